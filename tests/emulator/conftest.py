@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
@@ -68,3 +69,9 @@ def live(tenant: Tenant) -> Iterator[EmulatorServer]:
     """The emulator served over real HTTPS on 127.0.0.1, for the real Microsoft clients."""
     with EmulatorServer(tenant) as server:
         yield server
+
+
+@pytest.fixture
+def live_tls(live: EmulatorServer) -> ssl.SSLContext:
+    """Trusts the live emulator's CA only: REQUESTS_CA_BUNDLE and friends are set on this machine."""
+    return ssl.create_default_context(cafile=live.endpoints.ca_bundle)

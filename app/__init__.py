@@ -1,0 +1,1 @@
+"""Steward's FastAPI service: HTTP surface, domain rules and the store."""

@@ -1,0 +1,1 @@
+"""The store: async engine and session factories, declarative base, Alembic migrations."""

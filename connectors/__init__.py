@@ -1,0 +1,1 @@
+"""Integrations with outside systems. Configured by explicit arguments; never imports app/."""

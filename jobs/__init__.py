@@ -1,0 +1,1 @@
+"""Scheduled and background work, run in its own process (never inside the API workers)."""
