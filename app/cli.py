@@ -4,6 +4,7 @@ import asyncio
 import json
 import os
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -24,6 +25,8 @@ db_app = typer.Typer(help="The store.", no_args_is_help=True)
 emulator_app = typer.Typer(help="The local Microsoft 365 tenant.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(emulator_app, name="emulator")
+policy_app = typer.Typer(help="The privacy policy file.", no_args_is_help=True)
+app.add_typer(policy_app, name="policy")
 
 console = Console()
 errors = Console(stderr=True)
@@ -59,6 +62,19 @@ def emulator_serve(ctx: typer.Context) -> None:
     """Run the local tenant: `python -m emulator serve` with every argument passed through (try --help)."""
     # Replaced by the emulator process, so the product never imports emulator/.
     os.execv(sys.executable, [sys.executable, "-m", "emulator", "serve", *ctx.args])  # noqa: S606
+
+
+@policy_app.command("check")
+def policy_check(file: Annotated[Path, typer.Argument(help="Policy YAML file to validate.")]) -> None:
+    """Validate a policy file; every problem is printed as FILE:LINE:COL. Exit 0 = valid, 1 = invalid."""
+    from app.policy import check_policy_file
+
+    problems = check_policy_file(file)
+    for problem in problems:
+        errors.print(problem, markup=False, highlight=False)
+    if not problems:
+        console.print(f"{file}: valid")
+    raise typer.Exit(1 if problems else 0)
 
 
 @app.command()

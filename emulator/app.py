@@ -84,5 +84,6 @@ def create_app(tenant: Tenant) -> FastAPI:
         security.router,
     ):
         app.include_router(graph_router, prefix=GRAPH_PREFIX)
+    app.include_router(file_routes.beta_router, prefix="/beta")
     limits.install(app)
     return app

@@ -28,7 +28,7 @@ from emulator.state import (
     utc_now,
 )
 
-# Graph application permissions granted to Steward's daemon app (mirrors infra's permission manifest).
+# Graph application permissions an admin granted to Steward's daemon app: exactly its least-privilege request.
 STEWARD_GRAPH_ROLES = frozenset(
     {
         "User.Read.All",
@@ -36,12 +36,9 @@ STEWARD_GRAPH_ROLES = frozenset(
         "Mail.Send",
         "Files.ReadWrite.All",
         "Sites.ReadWrite.All",
-        "InformationProtectionPolicy.Read.All",
         "SensitivityLabel.Read",
         "AuditLog.Read.All",
-        "UserAuthenticationMethod.Read.All",
         "eDiscovery.Read.All",
-        "Reports.Read.All",
     }
 )
 STEWARD_API_ROLES = frozenset({"Steward.Admin", "Steward.Approver", "Steward.Legal", "Steward.Auditor"})
@@ -393,6 +390,10 @@ def build_tenant(config: SeedConfig | None = None) -> Tenant:
     seed_files(tenant, random.Random(f"{config.seed}:files"), config)
     seed_mail(tenant, random.Random(f"{config.seed}:mail"), config)
     _seed_holds(tenant, rng)
+    # The Teams side (bot registration, team, approvals channel) is part of the tenant from the start.
+    from emulator.teams.state import teams_state
+
+    teams_state(tenant)
     return tenant
 
 

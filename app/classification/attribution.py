@@ -27,7 +27,7 @@ class ItemMetadata:
     id: str
     kind: Literal["message", "file"]
     participants: tuple[str, ...] = ()  # from / to / cc / bcc addresses
-    path: str | None = None  # folder path, e.g. parentReference.path
+    path: str | None = None  # where the item sits: a file's folder (parentReference.path); a folder's own path
     site: str | None = None  # SharePoint site name or URL
     shared_with: tuple[str, ...] = ()  # principal object ids or addresses
     modified_by: tuple[str, ...] = ()  # object ids or addresses of whoever created or changed the file

@@ -11,7 +11,7 @@ import hmac
 import re
 import unicodedata
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from app.classification.folding import fold
@@ -82,7 +82,7 @@ class _Keywords:
     pattern: re.Pattern[str]
     window: int
     folded: str
-    positions: list[int] | None = field(default=None)
+    positions: list[int] | None = None
 
     def near(self, start: int, end: int) -> bool:
         if self.positions is None:

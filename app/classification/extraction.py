@@ -19,6 +19,8 @@ from app.policy.schemas import TextExtraction, TextFormat
 
 _W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
 _S = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
+# Password- or IRM-protected docx/xlsx files are an encrypted package inside an OLE compound file.
+_COMPOUND_FILE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 _DOCX_PARTS = ("word/document.xml", "word/footnotes.xml", "word/endnotes.xml", "word/comments.xml")
 _EXTENSIONS: dict[str, TextFormat] = {
     ".docx": "docx",
@@ -132,6 +134,8 @@ def _decode(data: bytes) -> str:
 
 
 def _open_zip(data: bytes, limits: TextExtraction) -> zipfile.ZipFile:
+    if data.startswith(_COMPOUND_FILE_MAGIC):
+        raise ExtractionError("encrypted", "protected Office file")
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
     except (zipfile.BadZipFile, ValueError) as error:

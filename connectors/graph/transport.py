@@ -20,7 +20,7 @@ by reading the state.
 import logging
 import random
 import uuid
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, TypeVar
@@ -183,13 +183,19 @@ class GraphTransport:
         *,
         claims: Sequence[Claim],
         stream: bool = False,
-        headers: Mapping[str, str] | None = None,
     ) -> GraphResponse:
         """Send to a pre-authenticated URL (a monitor or a download URL): no Authorization header, same rules."""
         self.check_link(url)
 
+        async def build() -> httpx.Request:
+            options = {option.get_key(): option for option in _MIDDLEWARE_OPTIONS}
+            headers = {"user-agent": self.user_agent, "client-request-id": str(uuid.uuid4())}
+            return self.client.http.build_request(
+                method, url, headers=headers, extensions={REQUEST_OPTIONS_KEY: options}
+            )
+
         async def attempt() -> GraphResponse:
-            return await self._raw_attempt(lambda: self._build_raw(method, url, headers), stream=stream)
+            return await self._raw_attempt(build, stream=stream)
 
         return await self._run(attempt, claims=claims, idempotent=method in {"GET", "HEAD"}, what=method)
 
@@ -232,18 +238,6 @@ class GraphTransport:
             raise AuthError(f"cannot authenticate the Graph request: {type(exc).__name__}") from exc
         assert isinstance(response, httpx.Response)
         return GraphResponse(response.status_code, response.headers, response.content, client_request_id)
-
-    def _build_raw(self, method: str, url: str, headers: Mapping[str, str] | None) -> Awaitable[httpx.Request]:
-        async def build() -> httpx.Request:
-            options = {option.get_key(): option for option in _MIDDLEWARE_OPTIONS}
-            return self.client.http.build_request(
-                method,
-                url,
-                headers={**(headers or {}), "user-agent": self.user_agent, "client-request-id": str(uuid.uuid4())},
-                extensions={REQUEST_OPTIONS_KEY: options},
-            )
-
-        return build()
 
     async def _raw_attempt(self, build: Callable[[], Awaitable[httpx.Request]], *, stream: bool) -> GraphResponse:
         native = await build()

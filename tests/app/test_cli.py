@@ -48,3 +48,19 @@ def test_emulator_serve_hands_every_argument_to_the_emulator_process(monkeypatch
     result = CliRunner().invoke(cli.app, ["emulator", "serve", *arguments])
     assert result.exit_code == 0, result.output
     assert executed == [(sys.executable, [sys.executable, "-m", "emulator", "serve", *arguments])]
+
+
+def test_policy_check_names_the_line_of_a_bad_key(tmp_path: Path) -> None:
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("retention:\n  inactivity_monthz: 12\n", encoding="utf-8")
+    result = CliRunner().invoke(cli.app, ["policy", "check", str(policy)])
+    assert result.exit_code == 1
+    assert f"{policy}:2:3" in result.output
+    assert "inactivity_months" in result.output  # the suggestion
+
+
+def test_policy_check_accepts_the_shipped_policy() -> None:
+    shipped = Path(cli.__file__).parent / "policy" / "default.yaml"
+    result = CliRunner().invoke(cli.app, ["policy", "check", str(shipped)])
+    assert result.exit_code == 0, result.output
+    assert "valid" in result.output

@@ -58,7 +58,7 @@ async def test_health_and_state(client: httpx.AsyncClient, tenant: Tenant):
     assert counts["staff"] == len(tenant.staff)
     assert counts["staff"] + counts["guests"] == counts["users"]
     assert counts["customers"] == len(tenant.customers)
-    assert counts["apps"] == 3
+    assert counts["apps"] == 4  # daemon, web, least-privilege reader, Teams bot
     assert counts["sensitivityLabels"] == 4
     assert counts["requestsLogged"] == 1
     assert state["profile"] == "fast"

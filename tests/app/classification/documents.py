@@ -15,7 +15,9 @@ def docx(*paragraphs: str, header: str | None = None) -> bytes:
         "word/document.xml": f"<w:document xmlns:w='{_W_NS}'><w:body>{body}</w:body></w:document>",
     }
     if header is not None:
-        parts["word/header1.xml"] = f"<w:hdr xmlns:w='{_W_NS}'><w:p><w:r><w:t>{escape(header)}</w:t></w:r></w:p></w:hdr>"
+        parts["word/header1.xml"] = (
+            f"<w:hdr xmlns:w='{_W_NS}'><w:p><w:r><w:t>{escape(header)}</w:t></w:r></w:p></w:hdr>"
+        )
     return _zip(parts)
 
 

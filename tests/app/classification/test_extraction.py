@@ -30,11 +30,13 @@ class TestFormats:
 
     def test_pdf_pages(self):
         text = extract_text(pdf("Tax code 0100047516", "CCCD 001087123456"), LIMITS, filename="scan.pdf").text
-        assert "0100047516" in text and "001087123456" in text
+        assert "0100047516" in text
+        assert "001087123456" in text
 
     def test_pdf_page_limit(self):
         extracted = extract_text(pdf("first 1", "second 2", "third 3"), limits(max_pdf_pages=2), filename="a.pdf")
-        assert "second" in extracted.text and "third" not in extracted.text
+        assert "second" in extracted.text
+        assert "third" not in extracted.text
         assert extracted.truncated
 
     def test_format_from_content_type_and_magic(self):
@@ -98,6 +100,7 @@ class TestLimitsAndDamage:
             (b"%PDF-1.4 garbage", "a.pdf", "corrupt"),
             (docx("x")[:-30], "a.docx", "corrupt"),
             (b"PK\x05\x06" + b"\x00" * 18, "a.xlsx", "corrupt"),
+            (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 504, "protected.docx", "encrypted"),
             (b"\x00\x01binary", "a.exe", "unsupported-format"),
             (b"anything", None, "unsupported-format"),
         ],

@@ -6,7 +6,15 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from app.policy import DEFAULT_POLICY_PATH, Policy, PolicyFileError, check_policy_file, load_policy, parse_policy
+from app.policy import (
+    DEFAULT_POLICY_PATH,
+    Policy,
+    PolicyFileError,
+    PolicyProblem,
+    check_policy_file,
+    load_policy,
+    parse_policy,
+)
 from app.policy.__main__ import main as policy_main
 
 LINE_PREFIX = re.compile(r"^(?P<source>.+?):(?P<line>\d+):(?P<column>\d+): ")
@@ -171,13 +179,16 @@ _WRONG_VALUES = st.sampled_from(["'2'", "-1", "[]", "{}", "yes", "null", "1.5", 
 
 
 def _assert_problems_have_lines(text: str) -> None:
+    problems: list[PolicyProblem] = []
     try:
         parse_policy(text, source="p.yaml")
     except PolicyFileError as error:
-        assert error.problems
-        for problem in error.problems:
-            assert problem.line is not None and problem.line >= 1, str(problem)
-            assert LINE_PREFIX.match(str(problem)), str(problem)
+        problems = error.problems
+        assert problems
+    for problem in problems:
+        assert problem.line is not None, str(problem)
+        assert problem.line >= 1, str(problem)
+        assert LINE_PREFIX.match(str(problem)), str(problem)
 
 
 class TestMalformedFilesProperties:

@@ -46,7 +46,8 @@ def test_missing_values_are_refused():
 def test_subject_cannot_carry_a_line_break():
     values = {**DELETION, "customer_name": "Evil\r\nBcc: someone@example.com"}
     notice = render_notice(Policy(), "deletion_confirmation", "en", values)
-    assert "\n" not in notice.subject and "\r" not in notice.subject
+    assert "\n" not in notice.subject
+    assert "\r" not in notice.subject
 
 
 def test_policy_templates_run_sandboxed():

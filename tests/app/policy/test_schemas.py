@@ -53,7 +53,7 @@ class TestDefaults:
 
     def test_models_are_immutable(self):
         with pytest.raises(ValidationError):
-            Policy().retention.inactivity_months = 1  # type: ignore[misc]
+            Policy().retention.inactivity_months = 1
 
 
 class TestJsonSchema:

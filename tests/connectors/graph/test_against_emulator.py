@@ -8,6 +8,7 @@ from collections import Counter
 
 import pytest
 
+from connectors.base import AuthError
 from connectors.graph.batch import BatchStep
 from connectors.graph.budget import Scope, ThrottleBudget
 from connectors.graph.connector import GraphConnector
@@ -55,7 +56,7 @@ def _connector(live_graph: LiveGraph, **budget_args: object) -> GraphConnector:
     )
 
 
-async def test_a_429_storm_on_one_mailbox_slows_only_that_mailbox_within_budget(live_graph: LiveGraph) -> None:
+async def test_L5_a_429_storm_on_one_mailbox_slows_only_that_mailbox_within_budget(live_graph: LiveGraph) -> None:
     stormy, calm = _mailboxes(live_graph.tenant)[:2]
     # Outlook limits on: any request past 4 concurrent or 40 per window on a mailbox would get a 429 of its own.
     await live_graph.profile(outlook_limits=True, outlook_concurrency=4, outlook_requests_per_window=40)
@@ -80,7 +81,7 @@ async def test_a_429_storm_on_one_mailbox_slows_only_that_mailbox_within_budget(
     assert graph.budget.stats(Scope.mailbox(stormy)).peak_in_flight <= 4
 
 
-async def test_retry_after_315_parks_the_step_without_sleeping(live_graph: LiveGraph) -> None:
+async def test_L3_retry_after_315_parks_the_step_without_sleeping(live_graph: LiveGraph) -> None:
     user = _mailboxes(live_graph.tenant)[0]
     await live_graph.fault(mailbox=user, path="/messages/delta", status=429, retry_after=315, times=1)
     with parking_unit(f"sync-mail/{user}/inbox"), pytest.raises(Parked) as parked:
@@ -95,7 +96,7 @@ async def test_retry_after_315_parks_the_step_without_sleeping(live_graph: LiveG
     assert len(await live_graph.requests(mailbox=user)) == 1
 
 
-async def test_a_batch_of_20_with_3_throttled_sub_requests_resends_only_those_3(live_graph: LiveGraph) -> None:
+async def test_L6_a_batch_of_20_with_3_throttled_sub_requests_resends_only_those_3(live_graph: LiveGraph) -> None:
     tenant = live_graph.tenant
     graph = live_graph.connector
     sdk = graph.transport.client.sdk
@@ -166,7 +167,7 @@ async def test_kill_and_restart_mid_delta_skips_and_repeats_nothing(live_graph: 
     assert {m.id for m in changes if not m.is_removed} == _folder_ids(tenant, user) - truth
 
 
-async def test_an_expired_drive_delta_token_triggers_a_flagged_full_resync(live_graph: LiveGraph) -> None:
+async def test_F1_an_expired_drive_delta_token_triggers_a_flagged_full_resync(live_graph: LiveGraph) -> None:
     graph = live_graph.connector
     user = _mailboxes(live_graph.tenant)[0]
     drive = await graph.files.user_drive(user)
@@ -190,7 +191,7 @@ async def test_an_expired_drive_delta_token_triggers_a_flagged_full_resync(live_
     assert 410 in statuses
 
 
-async def test_an_evicted_mail_delta_token_triggers_a_flagged_full_resync(live_graph: LiveGraph) -> None:
+async def test_F2_an_evicted_mail_delta_token_triggers_a_flagged_full_resync(live_graph: LiveGraph) -> None:
     graph = live_graph.connector
     user = _mailboxes(live_graph.tenant)[0]
     first = [page async for page in graph.mail.message_delta(user, "inbox", page_size=50)]
@@ -213,7 +214,7 @@ async def test_a_next_link_to_a_foreign_host_is_refused_before_anything_is_sent(
     assert len(await live_graph.requests(mailbox=user)) == 1
 
 
-async def test_a_401_refreshes_the_token_once(live_graph: LiveGraph) -> None:
+async def test_F9_a_401_refreshes_the_token_once(live_graph: LiveGraph) -> None:
     tenant_id = live_graph.tenant.tenant_id
     await live_graph.fault(path="^/v1.0/users", status=401, code="InvalidAuthenticationToken", times=1)
     users = [user async for user in live_graph.connector.directory.staff_mailboxes()]
@@ -223,9 +224,9 @@ async def test_a_401_refreshes_the_token_once(live_graph: LiveGraph) -> None:
     assert [r["status"] for r in await live_graph.requests(path_prefix="/v1.0/users")] == [401, 200]
 
 
-async def test_a_second_401_fails_after_exactly_one_refresh(live_graph: LiveGraph) -> None:
+async def test_F9_a_second_401_fails_after_exactly_one_refresh(live_graph: LiveGraph) -> None:
     tenant_id = live_graph.tenant.tenant_id
     await live_graph.fault(path="^/v1.0/users", status=401, code="InvalidAuthenticationToken", times=2)
-    with pytest.raises(Exception, match="InvalidAuthenticationToken"):
+    with pytest.raises(AuthError, match="InvalidAuthenticationToken"):
         [user async for user in live_graph.connector.directory.staff_mailboxes()]
     assert len(await live_graph.requests(path_prefix=f"/{tenant_id}/oauth2/v2.0/token")) == 2

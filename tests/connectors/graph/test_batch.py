@@ -48,7 +48,7 @@ def _sent_ids(script: ScriptedGraph) -> list[list[str]]:
     return [[item["id"] for item in json.loads(r.content)["requests"]] for r in script.requests]
 
 
-async def test_twenty_requests_with_three_throttled_resend_only_those_three(mock_graph: MockGraph) -> None:
+async def test_L6_twenty_requests_with_three_throttled_resend_only_those_three(mock_graph: MockGraph) -> None:
     throttled = {"3", "11", "17"}
 
     def decide(item: dict[str, Any], times: int) -> dict[str, Any]:
@@ -69,7 +69,7 @@ async def test_twenty_requests_with_three_throttled_resend_only_those_three(mock
     assert graph.budget.stats(Scope.mailbox("user1")).paused_s == pytest.approx(5)
 
 
-async def test_no_more_than_twenty_per_batch_and_four_per_mailbox(mock_graph: MockGraph) -> None:
+async def test_L4_no_more_than_twenty_per_batch_and_four_per_mailbox(mock_graph: MockGraph) -> None:
     graph, script = mock_graph(_batch_graph(lambda item, times: _ok(item)))
     steps = [_get(graph, "one-mailbox", f"m{i}", f"a{i}") for i in range(6)]
     steps += [_get(graph, f"user{i}", f"m{i}", f"b{i}") for i in range(30)]

@@ -39,7 +39,7 @@ def test_a_window_says_how_long_until_units_fit() -> None:
         window.wait_for(0, 5)
 
 
-async def test_one_mailbox_never_has_more_than_four_requests_in_flight(clock: FakeClock) -> None:
+async def test_L4_one_mailbox_never_has_more_than_four_requests_in_flight(clock: FakeClock) -> None:
     budget = ThrottleBudget(clock=clock)
     scope = Scope.mailbox("Adele@contoso.test")
     in_flight = peak = 0
@@ -107,7 +107,7 @@ async def test_sharepoint_resource_units_are_charged_by_cost(clock: FakeClock) -
     assert budget.stats(scope).units == 12
 
 
-async def test_a_batch_takes_several_slots_of_a_mailbox_at_once(clock: FakeClock) -> None:
+async def test_L4_a_batch_takes_several_slots_of_a_mailbox_at_once(clock: FakeClock) -> None:
     budget = ThrottleBudget(clock=clock)
     scope = Scope.mailbox("u1")
     release = asyncio.Event()

@@ -41,7 +41,7 @@ def _labels_graph(monitor_states: list[str], *, assign: httpx.Response | None = 
     return handler
 
 
-async def test_assigning_a_label_polls_the_monitor_with_backoff_and_without_our_token(
+async def test_F7_assigning_a_label_polls_the_monitor_with_backoff_and_without_our_token(
     mock_graph: MockGraph, clock: FakeClock
 ) -> None:
     graph, script = mock_graph(_labels_graph(["inProgress", "inProgress", "inProgress", "completed"]))
@@ -83,7 +83,7 @@ async def test_a_label_job_can_be_resumed_from_its_monitor_url_after_a_restart(m
         (graph_error(400, "notSupported"), "not_supported", True),
     ],
 )
-async def test_refusals_are_per_item_outcomes_not_retries(
+async def test_F7_F8_refusals_are_per_item_outcomes_not_retries(
     mock_graph: MockGraph, response: httpx.Response, status: str, permanent: bool
 ) -> None:
     graph, script = mock_graph(_labels_graph([], assign=response))
@@ -175,7 +175,7 @@ async def test_downloads_stop_at_the_cap_whether_declared_or_streamed(mock_graph
     assert all("authorization" not in r.headers for r in script.requests if r.url.host == "download.test")
 
 
-async def test_a_file_delete_carries_if_match_and_a_changed_file_is_kept(mock_graph: MockGraph) -> None:
+async def test_F6_a_file_delete_carries_if_match_and_a_changed_file_is_kept(mock_graph: MockGraph) -> None:
     graph, script = mock_graph(lambda request: graph_error(412, "resourceModified"))
     with pytest.raises(PreconditionFailed):
         await graph.files.delete("d1", "i1", etag='"{ABC},3"')
@@ -183,7 +183,7 @@ async def test_a_file_delete_carries_if_match_and_a_changed_file_is_kept(mock_gr
     assert len(script.requests) == 1
 
 
-async def test_a_repeated_message_delete_counts_as_done_only_after_a_confirming_read(mock_graph: MockGraph) -> None:
+async def test_F4_a_repeated_message_delete_counts_as_done_only_after_a_confirming_read(mock_graph: MockGraph) -> None:
     graph, script = mock_graph(
         lambda request: graph_error(
             403 if request.method == "DELETE" else 404,

@@ -51,7 +51,7 @@ async def test_delta_pages_stream_with_a_cursor_each_and_resume_without_skips_or
     assert {'IdType="ImmutableId"' in r.headers["prefer"] for r in script.requests} == {True}
 
 
-async def test_an_expired_delta_token_restarts_a_full_resync_flagged_as_such(mock_graph: MockGraph) -> None:
+async def test_F2_an_expired_delta_token_restarts_a_full_resync_flagged_as_such(mock_graph: MockGraph) -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         if request.url.params.get("$deltatoken") == "stale":
             return graph_error(400, "syncStateNotFound")
@@ -67,7 +67,7 @@ async def test_an_expired_delta_token_restarts_a_full_resync_flagged_as_such(moc
     assert script.requests[1].url.params.get("$skiptoken") is None  # restarted from the initial query
 
 
-async def test_a_drive_410_follows_graphs_location_and_charges_a_tokenless_delta_two_units(
+async def test_F1_a_drive_410_follows_graphs_location_and_charges_a_tokenless_delta_two_units(
     mock_graph: MockGraph,
 ) -> None:
     root = f"{GRAPH_BASE}/drives/d1/items/root/delta()"

@@ -46,7 +46,7 @@ async def test_requests_carry_our_user_agent_a_fresh_client_request_id_and_immut
     assert "retry-attempt" not in first.headers  # the SDK's RetryHandler is off for our calls
 
 
-async def test_429_waits_retry_after_before_the_next_attempt(mock_graph: MockGraph, clock: FakeClock) -> None:
+async def test_L1_429_waits_retry_after_before_the_next_attempt(mock_graph: MockGraph, clock: FakeClock) -> None:
     sent_at: list[float] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
@@ -62,7 +62,7 @@ async def test_429_waits_retry_after_before_the_next_attempt(mock_graph: MockGra
     assert graph.budget.stats(Scope.mailbox("u1")).throttled == 2
 
 
-async def test_retry_after_as_an_http_date_is_honoured(mock_graph: MockGraph, clock: FakeClock) -> None:
+async def test_L3_retry_after_as_an_http_date_is_honoured(mock_graph: MockGraph, clock: FakeClock) -> None:
     date = format_datetime(clock.now() + timedelta(seconds=20), usegmt=True)
     graph, _ = mock_graph(
         _sequence(
@@ -74,7 +74,7 @@ async def test_retry_after_as_an_http_date_is_honoured(mock_graph: MockGraph, cl
 
 
 @pytest.mark.parametrize("status", [503, 504])
-async def test_without_retry_after_the_backoff_is_exponential_jittered_and_bounded(
+async def test_L2_without_retry_after_the_backoff_is_exponential_jittered_and_bounded(
     mock_graph: MockGraph, clock: FakeClock, status: int
 ) -> None:
     graph, script = mock_graph(lambda request: graph_error(status, "UnknownError"), retry=RetryPolicy(max_attempts=5))
@@ -88,7 +88,7 @@ async def test_without_retry_after_the_backoff_is_exponential_jittered_and_bound
         assert base <= slept <= base + 1.0  # never an immediate retry, never more than base + 1 s of jitter
 
 
-async def test_retries_stop_at_the_total_time_budget(mock_graph: MockGraph, clock: FakeClock) -> None:
+async def test_L2_retries_stop_at_the_total_time_budget(mock_graph: MockGraph, clock: FakeClock) -> None:
     graph, script = mock_graph(
         lambda request: graph_error(429, "TooManyRequests", headers={"Retry-After": "40"}),
         retry=RetryPolicy(max_attempts=10, max_total_s=100),
@@ -99,7 +99,7 @@ async def test_retries_stop_at_the_total_time_budget(mock_graph: MockGraph, cloc
     assert throttled.value.retry_after_s == 40
 
 
-async def test_retry_after_315_parks_the_unit_instead_of_sleeping(
+async def test_L3_retry_after_315_parks_the_unit_instead_of_sleeping(
     mock_graph: MockGraph, clock: FakeClock, park_store: InMemoryParkStore
 ) -> None:
     graph, script = mock_graph(lambda request: graph_error(429, "activityLimitReached", headers={"Retry-After": "315"}))
@@ -117,7 +117,7 @@ async def test_retry_after_315_parks_the_unit_instead_of_sleeping(
     assert await park_store.not_before("sharepoint") == expected
 
 
-async def test_a_throttled_mailbox_holds_back_its_other_workers_but_not_other_mailboxes(
+async def test_L5_a_throttled_mailbox_holds_back_its_other_workers_but_not_other_mailboxes(
     mock_graph: MockGraph, clock: FakeClock
 ) -> None:
     throttled_once: set[str] = set()
@@ -145,7 +145,7 @@ async def test_a_throttled_mailbox_holds_back_its_other_workers_but_not_other_ma
     assert len(calm) == 3
 
 
-async def test_401_refreshes_the_token_once_and_retries_once(
+async def test_F9_401_refreshes_the_token_once_and_retries_once(
     mock_graph: MockGraph, fake_credential: FakeCredential
 ) -> None:
     graph, script = mock_graph(
@@ -157,7 +157,7 @@ async def test_401_refreshes_the_token_once_and_retries_once(
     assert [r.headers["authorization"] for r in script.requests] == ["Bearer token-1", "Bearer token-2"]
 
 
-async def test_a_second_401_is_an_auth_error(mock_graph: MockGraph, fake_credential: FakeCredential) -> None:
+async def test_F9_a_second_401_is_an_auth_error(mock_graph: MockGraph, fake_credential: FakeCredential) -> None:
     graph, script = mock_graph(lambda request: graph_error(401, "InvalidAuthenticationToken"))
     with pytest.raises(AuthError) as refused:
         await graph.mail.get_message("u1", "m1")
@@ -174,7 +174,7 @@ async def test_errors_carry_graphs_request_id_and_the_client_request_id_we_sent(
     assert missing.value.client_request_id == script.requests[0].headers["client-request-id"]
 
 
-async def test_a_non_idempotent_post_is_not_replayed_after_an_ambiguous_504(mock_graph: MockGraph) -> None:
+async def test_F4_a_non_idempotent_post_is_not_replayed_after_an_ambiguous_504(mock_graph: MockGraph) -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         if request.method == "POST":
             return graph_error(504, "UnknownError")
@@ -210,7 +210,7 @@ async def test_connection_failures_are_retried_for_reads(mock_graph: MockGraph) 
     assert calls == 2
 
 
-async def test_a_reset_after_sending_a_write_is_ambiguous(mock_graph: MockGraph) -> None:
+async def test_F4_a_reset_after_sending_a_write_is_ambiguous(mock_graph: MockGraph) -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         if request.method == "POST":
             raise httpx.RemoteProtocolError("Server disconnected without sending a response.", request=request)

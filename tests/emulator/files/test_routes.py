@@ -12,7 +12,6 @@ import httpx
 import pytest
 
 from emulator.app import create_app
-from emulator.files import routes as file_routes
 from emulator.files.content import content_bytes
 from emulator.files.store import Drive, DriveItem
 from emulator.state import ChangeEvent, Customer, Tenant
@@ -628,11 +627,10 @@ async def test_tenant_label_list(graph: httpx.AsyncClient, tenant: Tenant, mint:
 
 async def test_beta_label_list(tenant: Tenant, mint: Callable[..., str]) -> None:
     app = create_app(tenant)
-    app.include_router(file_routes.beta_router, prefix="/beta")
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app),
         base_url="https://emulator.test/beta",
-        headers={"Authorization": f"Bearer {mint()}"},
+        headers={"Authorization": f"Bearer {mint(roles=['InformationProtectionPolicy.Read.All'])}"},
     ) as beta:
         body = (await beta.get("/security/informationProtection/sensitivityLabels")).json()
         assert {label["name"] for label in body["value"]} == {label.name for label in tenant.labels}
