@@ -11,6 +11,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from app.plans import commands as deletion_commands
+
 if TYPE_CHECKING:
     from app.config import Settings
     from app.demo import DemoSummary
@@ -27,6 +29,10 @@ app.add_typer(db_app, name="db")
 app.add_typer(emulator_app, name="emulator")
 policy_app = typer.Typer(help="The privacy policy file.", no_args_is_help=True)
 app.add_typer(policy_app, name="policy")
+app.add_typer(deletion_commands.audit_app, name="audit")
+app.command()(deletion_commands.plan)
+app.command()(deletion_commands.execute)
+app.command()(deletion_commands.scheduler)
 
 console = Console()
 errors = Console(stderr=True)
@@ -41,7 +47,9 @@ def serve(
     import uvicorn
 
     _settings()  # fail here, readably, rather than inside uvicorn's factory call
-    uvicorn.run("app.main:create_app", factory=True, host=host, port=port)
+    # Steward's own JSON logs (app/logs.py) replace uvicorn's: its access lines would print query strings, which
+    # can carry sign-in codes; app/middleware.py logs each request by route template instead.
+    uvicorn.run("app.main:create_app", factory=True, host=host, port=port, access_log=False, log_config=None)
 
 
 @db_app.command("upgrade")
@@ -102,6 +110,29 @@ def demo(
         print(json.dumps(summary.as_dict(), ensure_ascii=False))  # noqa: T201
         return
     _print_summary(summary)
+
+
+@app.command()
+def references(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the references as JSON.")] = False,
+    as_csv: Annotated[bool, typer.Option("--csv", help="Print the references as CSV.")] = False,
+) -> None:
+    """Marketing references: buyer name and products of customers who allow it, with the consent's source."""
+    from app.references.cli import load_references, render
+
+    if as_json and as_csv:
+        errors.print("[red]choose one of --json and --csv[/red]")
+        raise typer.Exit(2)
+    found = asyncio.run(load_references(_settings()))
+    if as_json or as_csv:
+        print(render(found, "json" if as_json else "csv"), end="" if as_csv else "\n")  # noqa: T201
+        return
+    table = Table(title=f"Marketing references ({len(found)})")
+    for column in ("customer", "products", "consent source", "consent time"):
+        table.add_column(column)
+    for line in found:
+        table.add_row(line.customer_name, "; ".join(line.products), line.consent_source, line.consent_at.isoformat())
+    console.print(table)
 
 
 def _settings() -> "Settings":

@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from app.exceptions import AppError
+from app.observability.request_id import REQUEST_ID_HEADER
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +28,7 @@ def _status_code_name(status_code: int) -> str:
 
 async def app_error_handler(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, AppError)
-    return _error(exc.status_code, type(exc).__name__, exc.message)
+    return _error(exc.status_code, type(exc).__name__, exc.message, exc.headers)
 
 
 async def http_exception_handler(_request: Request, exc: Exception) -> JSONResponse:
@@ -45,9 +46,12 @@ async def validation_error_handler(_request: Request, exc: Exception) -> JSONRes
     return _error(422, "RequestValidationError", reasons)
 
 
-async def unhandled_error_handler(_request: Request, exc: Exception) -> JSONResponse:
+async def unhandled_error_handler(request: Request, exc: Exception) -> JSONResponse:
     log.error("unhandled error", exc_info=exc)
-    return _error(500, "InternalServerError", "internal server error")
+    # This response is sent from outside the middleware that stamps X-Request-ID on the others.
+    request_id = getattr(request.state, "request_id", None)
+    headers = {REQUEST_ID_HEADER: request_id} if request_id else None
+    return _error(500, "InternalServerError", "internal server error", headers)
 
 
 def add_exception_handlers(app: FastAPI) -> None:

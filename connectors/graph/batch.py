@@ -126,7 +126,7 @@ class BatchExecutor:
 
     async def _send(self, batch: list[BatchStep], attempts: Counter[str]) -> _Round:
         sequential = any(step.depends_on for step in batch)
-        request = self._batch_request(batch, sequential)
+        request = self._batch_request(batch)
         claims = _claims(batch, sequential)
         outcome = _Round()
         try:
@@ -210,7 +210,7 @@ class BatchExecutor:
             error = error_from_response(item.status, headers, content, client_request_id=None, now=now)
         return BatchItemResult(step.id, item.status, headers, item.body, attempts, error)
 
-    def _batch_request(self, batch: list[BatchStep], sequential: bool) -> RequestInformation:
+    def _batch_request(self, batch: list[BatchStep]) -> RequestInformation:
         base_url = self._transport.adapter.base_url.rstrip("/")
         base_path = urlsplit(base_url).path
         in_batch = {step.id.lower() for step in batch}

@@ -14,6 +14,12 @@ from app.db.migrate import alembic_config, downgrade_connection, upgrade_connect
 from tests.conftest import Database
 
 TABLES = {"customer", "sync_cursor", "audit_record"}
+TABLES |= {"deletion_plan", "plan_item", "approval", "item_hold", "disposal_record", "deletion_request"}
+TABLES |= {"outbox_message", "audit_checkpoint", "task", "scheduler_lease", "job_run", "apscheduler_jobs"}
+TABLES |= {"webhook_delivery", "inbound_event", "graph_subscription", "graph_notification"}
+TABLES |= {"datamap_item", "datamap_link", "customer_event"}
+TABLES |= {"disclosure_demand", "disclosure_scope_item", "disclosure_objection", "disclosure_decision"}
+TABLES |= {"disclosure_approval", "disclosure_export", "reference_consent"}
 
 
 def _state(connection: Connection) -> tuple[set[str], str | None, list[object]]:

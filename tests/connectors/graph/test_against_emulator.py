@@ -5,6 +5,7 @@ Retry-After costs no wall time; the emulator decides what is throttled and recor
 import asyncio
 import re
 from collections import Counter
+from typing import Any
 
 import pytest
 
@@ -43,11 +44,11 @@ def _message_ids(tenant: Tenant, user_id: str, count: int) -> list[str]:
         return sorted(mailbox.immutable_id(message) for message in mailbox.messages())[:count]
 
 
-def _connector(live_graph: LiveGraph, **budget_args: object) -> GraphConnector:
+def _connector(live_graph: LiveGraph, **budget_args: Any) -> GraphConnector:
     """Another connector on the same client: what a restarted process (fresh budget, no memory) would build."""
     return GraphConnector(
         live_graph.connector.transport.client,
-        budget=ThrottleBudget(clock=live_graph.clock, **budget_args),  # type: ignore[arg-type]
+        budget=ThrottleBudget(clock=live_graph.clock, **budget_args),
         user_agent=USER_AGENT,
         allowed_hosts=["127.0.0.1"],
         park_store=live_graph.park_store,

@@ -1,0 +1,1 @@
+"""The activity clock: each customer's last activity (mail, guests' file changes, explicit events)."""

@@ -1,0 +1,1 @@
+"""Approving deletion plans: the rules, the decisions, expiry, reminders and escalation."""

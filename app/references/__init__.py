@@ -1,0 +1,1 @@
+"""Marketing references: "we sold <product> to <customer>", only where the policy and the customer allow it."""

@@ -1,0 +1,1 @@
+"""Inbound webhooks: signed admin triggers and Microsoft Graph change notifications."""

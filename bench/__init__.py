@@ -1,0 +1,1 @@
+"""Benchmarks (`python -m bench`): measured against the local tenant, never asserted in tests."""

@@ -1,0 +1,5 @@
+"""The deletion fixtures (tests/app/plans/conftest.py) for this package too."""
+
+from tests.app.plans.conftest import clock, make_context, store
+
+__all__ = ["clock", "make_context", "store"]
