@@ -11,6 +11,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from app.customers import commands as customer_commands
+from app.datamap import commands as sync_commands
 from app.plans import commands as deletion_commands
 
 if TYPE_CHECKING:
@@ -33,6 +35,8 @@ app.add_typer(deletion_commands.audit_app, name="audit")
 app.command()(deletion_commands.plan)
 app.command()(deletion_commands.execute)
 app.command()(deletion_commands.scheduler)
+app.add_typer(customer_commands.customers_app, name="customers")
+app.command()(sync_commands.sync)
 
 console = Console()
 errors = Console(stderr=True)

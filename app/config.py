@@ -229,7 +229,8 @@ class Settings(BaseSettings):
         "to the web pages.",
     )
     web_client_secret: SecretStr = Field(
-        default=SecretStr(""), description="Client secret of the 'Steward web' app registration (a confidential client)."
+        default=SecretStr(""),
+        description="Client secret of the 'Steward web' app registration (a confidential client).",
     )
     web_redirect_uri: str = Field(
         default="",

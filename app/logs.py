@@ -39,10 +39,11 @@ _SECRET_NAME_PARTS = (
     "apikey",
     "credential",
 )
-_CONTENT_NAMES = frozenset({"body", "bodypreview", "uniquebody", "content", "contentbytes", "code", "codeverifier"})
+# Not "code": error codes are worth logging; OAuth codes are caught as authorization_code or in URLs (?code=).
+_CONTENT_NAMES = frozenset({"body", "bodypreview", "uniquebody", "content", "contentbytes", "codeverifier"})
 _SENSITIVE_PARAMETERS = (
     r"client_secret|clientsecret|password|client_?state|access_token|refresh_token|id_token|code_verifier|"
-    r"code|client_assertion|validationtoken|sig|signature|token|secret"
+    r"client_assertion|validationtoken|sig|signature|token|secret"
 )
 _TEXT_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9\-._~+/]+=*"), rf"\1 {REDACTED}"),
@@ -50,6 +51,8 @@ _TEXT_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"\bwhsec_[A-Za-z0-9+/=]+"), REDACTED),
     (re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://[^/\s:@]+:)[^@\s/]+@"), rf"\1{REDACTED}@"),
     (re.compile(rf"(?i)([?&;\s]|^)({_SENSITIVE_PARAMETERS})=[^&\s]+"), rf"\1\2={REDACTED}"),
+    # An OAuth authorization code in a redirect URL; "code=" elsewhere is usually an error code worth keeping.
+    (re.compile(r"([?&])code=[^&\s]+"), rf"\1code={REDACTED}"),
     (
         re.compile(
             rf"(?i)([\"']?(?:{_SENSITIVE_PARAMETERS}|authorization|body|content)[\"']?\s*:\s*)(\"[^\"]*\"|'[^']*')"
@@ -58,7 +61,12 @@ _TEXT_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     ),
 )
 # LogRecord attributes: everything else on a record came from `extra` and is a field of the event.
-_RECORD_ATTRIBUTES = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}
+# (uvicorn adds color_message: the same message with terminal colours.)
+_RECORD_ATTRIBUTES = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {
+    "message",
+    "asctime",
+    "color_message",
+}
 
 
 def _normalised(name: str) -> str:

@@ -93,13 +93,13 @@ class RequestLog:
 
     async def graph_requests(self) -> list[dict[str, Any]]:
         records: list[dict[str, Any]] = []
-        url, params = "/requests", {"path_prefix": "/v1.0/", "top": "1000"}
+        body = (await self._control.get("/requests", params={"path_prefix": "/v1.0/", "top": "1000"})).json()
         while True:
-            body = (await self._control.get(url, params=params)).json()
             records.extend(body["value"])
             if not body.get("nextLink"):
                 return records
-            url, params = body["nextLink"], {}
+            # The nextLink carries its own query; passing params (even empty ones) would replace it.
+            body = (await self._control.get(body["nextLink"])).json()
 
     async def aclose(self) -> None:
         await self._control.aclose()
@@ -281,6 +281,7 @@ async def run(info: dict[str, Any]) -> dict[str, Any]:
         steward_requests = await log.graph_requests()
         steward.requests = len(steward_requests)
         steward.peak_rss_mb = sampler.peak / 2**20
+        print(f"  Steward: {steward.items} items in {steward.seconds:.1f} s, {steward.requests} requests", flush=True)
         await log.clear()
         with sampler.sampling():
             naive = await naive_sync(info)

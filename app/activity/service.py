@@ -6,7 +6,7 @@ Signals only move forward, and a signal dated in the future is refused: a wrong 
 "active" forever.
 """
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -65,6 +65,7 @@ class ActivityService:
     ) -> tuple[CustomerEvent, bool]:
         """Record a purchase or support ticket; (event, created). A known reference returns the stored event."""
         now = now or utc_now()
+        occurred_at = occurred_at.astimezone(UTC)  # stored and compared in UTC, as the store hands it back
         if occurred_at > now + CLOCK_SKEW:
             raise BadRequest("occurred_at is in the future")
         events = CustomerEventRepository(session)

@@ -61,18 +61,21 @@ def _blank_to_none(value: Any) -> Any:
 def _as_utc_datetime(value: Any) -> Any:
     """ISO date or date-time; a date means midnight UTC and a time without offset is taken as UTC."""
     value = _blank_to_none(value)
-    if value is None or isinstance(value, datetime):
-        return value.replace(tzinfo=UTC) if isinstance(value, datetime) and value.tzinfo is None else value
-    if not isinstance(value, str):
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        parsed = value
+    elif isinstance(value, str):
+        text = value.strip()
+        try:
+            if len(text) == 10:
+                return datetime.combine(date.fromisoformat(text), time(), tzinfo=UTC)
+            parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            raise ValueError(f"not an ISO 8601 date or date-time: {text[:40]!r}") from None
+    else:
         raise ValueError("expected an ISO 8601 date or date-time")
-    text = value.strip()
-    try:
-        if len(text) == 10:
-            return datetime.combine(date.fromisoformat(text), time(), tzinfo=UTC)
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise ValueError(f"not an ISO 8601 date or date-time: {text[:40]!r}") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def normalize_tax_code(value: str) -> str:
@@ -180,16 +183,6 @@ class CustomerImportRow(BaseModel):
                 codes.append(code)
         return codes
 
-    @field_validator("contacts")
-    @classmethod
-    def _unique_contacts(cls, value: list[Contact]) -> list[Contact]:
-        seen: set[str] = set()
-        for contact in value:
-            if contact.email in seen:
-                raise ValueError(f"contact {contact.email!r} is listed twice")
-            seen.add(contact.email)
-        return value
-
     @model_validator(mode="after")
     def _consistent_service(self) -> "CustomerImportRow":
         if self.service_status is None and self.service_ended_at is not None:
@@ -220,8 +213,9 @@ class ImportReport(BaseModel):
     updated: int
     unchanged: int
     rejected: list[RowProblem]
-    # Protections an import does not lift (do-not-disclose, marketing opt-out, legal holds): PATCH does that.
-    kept: list[RowNote]
+    # What an import kept or merged rather than took as written: protections it does not lift (do-not-disclose,
+    # marketing opt-out; PATCH lifts them) and contacts listed twice.
+    notes: list[RowNote]
     ignored_columns: list[str]
 
 

@@ -7,7 +7,7 @@ are, and a contact's phone survives an import that lists the contact without one
 """
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import ValidationError
@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.activity.service import activity
 from app.audit.service import audit
 from app.classification.registry import CustomerRecord
-from app.customers.importing import ParsedFile
+from app.customers.importing import ImportFileError, ParsedFile
 from app.customers.repository import CustomerRepository, LegalHoldRepository
 from app.customers.schemas import (
     ContactRead,
@@ -59,8 +59,8 @@ class CustomerService:
 
     async def import_file(self, session: AsyncSession, parsed: ParsedFile, *, actor: str) -> ImportReport:
         """Validate every row, upsert the good ones, report the bad ones with their row numbers."""
-        if "id" not in parsed.columns:
-            raise BadRequest("the file has no 'id' column")
+        if parsed.format == "csv" and "id" not in parsed.columns:
+            raise ImportFileError("the CSV header has no 'id' column")
         problems: list[RowProblem] = []
         valid: list[tuple[int, CustomerImportRow]] = []
         first_row_of: dict[str, int] = {}
@@ -84,9 +84,10 @@ class CustomerService:
         now = utc_now()
         created: list[str] = []
         updated: list[str] = []
-        kept: list[RowNote] = []
+        notes: list[RowNote] = []
         for number, row in valid:
             customer = existing.get(row.id)
+            row_notes = _repeated_contacts(row)
             if customer is None:
                 customer = _new_customer(row, now)
                 await customers.create(customer)
@@ -94,7 +95,8 @@ class CustomerService:
                 created.append(row.id)
             else:
                 changed = _apply_row(customer, row, now)
-                kept.extend(RowNote(row=number, id=row.id, note=note) for note in _kept_protections(customer, row))
+                row_notes += _kept_protections(customer, row)
+            notes.extend(RowNote(row=number, id=row.id, note=note) for note in row_notes)
             added = self._add_holds(session, row, holds.get(row.id, []), actor=actor, now=now)
             if changed or added:
                 if customer.id not in created:
@@ -108,7 +110,7 @@ class CustomerService:
             updated=len(updated),
             unchanged=len(valid) - len(created) - len(updated),
             rejected=problems,
-            kept=kept,
+            notes=notes,
             ignored_columns=sorted(parsed.columns - KNOWN_COLUMNS - QUIETLY_IGNORED),
         )
         if created or updated:
@@ -283,17 +285,24 @@ def _messages(error: ValidationError) -> list[str]:
 
 
 def _contacts(row: CustomerImportRow, previous: list[dict[str, str]]) -> list[dict[str, str]]:
+    """One entry per address (a repeated address fills in what its first listing lacks); a contact listed
+    without a phone keeps the phone stored for that address."""
     phones = {contact.get("email", ""): contact.get("phone") for contact in previous}
-    contacts = []
+    merged: dict[str, dict[str, str]] = {}
     for contact in row.contacts:
-        entry = {"email": contact.email}
-        if contact.name:
+        entry = merged.setdefault(contact.email, {"email": contact.email})
+        if contact.name and "name" not in entry:
             entry["name"] = contact.name
         phone = contact.phone or phones.get(contact.email)
-        if phone:
+        if phone and "phone" not in entry:
             entry["phone"] = phone
-        contacts.append(entry)
-    return contacts
+    return list(merged.values())
+
+
+def _repeated_contacts(row: CustomerImportRow) -> list[str]:
+    emails = [contact.email for contact in row.contacts]
+    repeated = sorted({email for email in emails if emails.count(email) > 1})
+    return [f"contact {email} is listed more than once: kept once" for email in repeated]
 
 
 def _new_customer(row: CustomerImportRow, now: datetime) -> Customer:
@@ -368,7 +377,9 @@ def _flags(customer: Customer) -> dict[str, Any]:
 
 def _set_service(customer: Customer, change: CustomerUpdate) -> None:
     status = change.service_status or customer.service_status
-    ended_at = change.service_ended_at if "service_ended_at" in change.model_fields_set else customer.service_ended_at
+    ended_at = customer.service_ended_at
+    if "service_ended_at" in change.model_fields_set:
+        ended_at = change.service_ended_at.astimezone(UTC) if change.service_ended_at else None
     if status == ServiceStatus.ended and ended_at is None:
         raise BadRequest("service_ended_at is required when service_status is 'ended'")
     if status == ServiceStatus.active:

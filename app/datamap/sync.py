@@ -128,6 +128,7 @@ class DatamapSync:
         *,
         app_client_id: str,
         counters: SyncCounters | None = None,
+        mail_page_size: int = 100,
     ) -> None:
         self._sessions = sessions
         self._connector = connector
@@ -136,6 +137,7 @@ class DatamapSync:
         self._app_client_id = app_client_id.lower()
         self._content = ContentReader(connector, classifier)
         self.counters = counters or SyncCounters()
+        self._mail_page_size = mail_page_size
 
     # Mail --------------------------------------------------------------------------------------------------
 
@@ -144,7 +146,8 @@ class DatamapSync:
         async with reading(self._sessions) as session:
             cursor = await SyncCursorRepository(session).load(key)
         self.counters.containers += 1
-        async for page in self._connector.mail.message_delta(user_id, folder_id, cursor=cursor):
+        pages = self._connector.mail.message_delta(user_id, folder_id, cursor=cursor, page_size=self._mail_page_size)
+        async for page in pages:
             messages = _last_of_each(page.items, lambda message: message.id)
             async with reading(self._sessions) as session:
                 existing = await DatamapItemRepository(session).by_item_ids(

@@ -127,6 +127,6 @@ async def decide_export(
         payload={"scope_hash": scope_hash, "name": approver.name},
     )
     if counted:
-        await enqueue_legal_update(session, demand, event=event, seq=record.seq)
+        await enqueue_legal_update(session, demand, event=event, seq=record.seq, now=now)
     valid = await valid_approvals(session, ctx, demand, now)
     return ApprovalResult(demand.id, demand.status, len(valid), ctx.required_approvals, counted)

@@ -178,9 +178,9 @@ async def write_package(
             "".join(f"{line['sha256']}  {line['path']}\n" for line in exported),
             compress_type=zipfile.ZIP_DEFLATED,
         )
-    digest = await asyncio.to_thread(file_sha256, path)
-    size = (await asyncio.to_thread(path.stat)).st_size
-    return Package(path, digest, size, lines)
+    package_hash = await asyncio.to_thread(file_sha256, path)
+    package_size = (await asyncio.to_thread(path.stat)).st_size
+    return Package(path, package_hash, package_size, lines)
 
 
 def _head(
@@ -275,6 +275,7 @@ async def export(
             "bytes": record.total_bytes,
             "approvers": [a["id"] for a in approvers],
         },
+        now=now,
     )
     return record
 

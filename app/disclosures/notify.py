@@ -40,7 +40,9 @@ class GaggedDemand(Exception):
     """Raised if anything tries to notify the customer of a demand the law says they must not hear about."""
 
 
-async def enqueue(session: AsyncSession, *, kind: str, key: str, payload: dict[str, Any]) -> OutboxMessage:
+async def enqueue(
+    session: AsyncSession, *, kind: str, key: str, payload: dict[str, Any], now: datetime
+) -> OutboxMessage:
     """Add a row to the caller's transaction; a row with the same key already there is returned as is."""
     if kind not in KINDS:
         raise ValueError(f"unknown disclosure outbox kind {kind!r}")
@@ -53,7 +55,7 @@ async def enqueue(session: AsyncSession, *, kind: str, key: str, payload: dict[s
         payload=payload,
         status=OutboxStatus.pending,
         attempts=0,
-        next_attempt_at=utc_now(),
+        next_attempt_at=now,
         result={},
     )
     session.add(message)
@@ -61,21 +63,24 @@ async def enqueue(session: AsyncSession, *, kind: str, key: str, payload: dict[s
     return message
 
 
-async def enqueue_customer_notice(session: AsyncSession, demand: DisclosureDemand) -> OutboxMessage:
+async def enqueue_customer_notice(session: AsyncSession, demand: DisclosureDemand, *, now: datetime) -> OutboxMessage:
     if demand.gagged:
         raise GaggedDemand(f"demand {demand.id} is gagged: the customer must not be notified")
     return await enqueue(
-        session, kind=CUSTOMER_NOTICE, key=f"disclosure:{demand.id}:notice", payload={"demand_id": demand.id}
+        session, kind=CUSTOMER_NOTICE, key=f"disclosure:{demand.id}:notice", payload={"demand_id": demand.id}, now=now
     )
 
 
-async def enqueue_legal_update(session: AsyncSession, demand: DisclosureDemand, *, event: str, seq: int) -> None:
+async def enqueue_legal_update(
+    session: AsyncSession, demand: DisclosureDemand, *, event: str, seq: int, now: datetime
+) -> None:
     # Keyed by the audit record of the event, so each event is announced once and redeliveries are recognisable.
     await enqueue(
         session,
         kind=LEGAL_UPDATE,
         key=f"disclosure:{demand.id}:update:{seq}",
         payload={"demand_id": demand.id, "event": event, "status": demand.status},
+        now=now,
     )
 
 
@@ -188,7 +193,7 @@ async def _deliver_notice(
         subject=f"disclosure:{demand.id}",
         payload={"recipients": len(recipients), "request_id": result.request_id},
     )
-    await enqueue_legal_update(session, demand, event="notice_sent", seq=record.seq)
+    await enqueue_legal_update(session, demand, event="notice_sent", seq=record.seq, now=now)
     return {"request_id": result.request_id, "recipients": len(recipients)}
 
 

@@ -100,7 +100,13 @@ async def get_demand(session: AsyncSession, demand_id: str, *, lock: bool = Fals
 
 
 async def move(
-    session: AsyncSession, demand: DisclosureDemand, step: Move, *, actor: Principal, payload: dict[str, Any]
+    session: AsyncSession,
+    demand: DisclosureDemand,
+    step: Move,
+    *,
+    actor: Principal,
+    payload: dict[str, Any],
+    now: datetime,
 ) -> None:
     """One state-machine move: the guard of the table, the audit record, the legal approvers' notification."""
     previous = demand.status
@@ -113,7 +119,8 @@ async def move(
         payload={"from": previous, "to": demand.status, "name": actor.name, **payload},
     )
     await session.flush()
-    await enqueue_legal_update(session, demand, event=step.value, seq=record.seq)
+    demand.updated_at = now
+    await enqueue_legal_update(session, demand, event=step.value, seq=record.seq, now=now)
 
 
 async def _resolve(repository: DemandRepository, customer_id: str, scope: ScopeSpec) -> list[MappedItem]:
@@ -198,9 +205,10 @@ async def receive(
             "name": actor.name,
         },
     )
-    if not demand.gagged:
-        await enqueue_customer_notice(session, demand)
-    await enqueue_legal_update(session, demand, event="received", seq=record.seq)
+    demand.gagged, was = False, demand.gagged
+    await enqueue_customer_notice(session, demand, now=now)
+    demand.gagged = was
+    await enqueue_legal_update(session, demand, event="received", seq=record.seq, now=now)
     return demand
 
 
@@ -277,7 +285,12 @@ async def record_objection(
     session.add(objection)
     await session.flush()
     await move(
-        session, demand, Move.object, actor=actor, payload={"objection_id": objection.id, "evidence_ref": evidence_ref}
+        session,
+        demand,
+        Move.object,
+        actor=actor,
+        payload={"objection_id": objection.id, "evidence_ref": evidence_ref},
+        now=now,
     )
     return objection
 
@@ -349,7 +362,7 @@ async def record_decision(
     if narrowing is not None:
         decision.removed_items = await _narrow(session, demand, narrowing, decision_id=decision.id, now=now)
         payload |= {"removed_items": decision.removed_items, "scope_hash": demand.scope_hash}
-    await move(session, demand, step, actor=actor, payload=payload)
+    await move(session, demand, step, actor=actor, payload=payload, now=now)
     return decision
 
 
@@ -401,6 +414,7 @@ async def release_after_window(
         Move.release,
         actor=actor,
         payload={"objection_deadline": demand.objection_deadline.isoformat()},
+        now=now,
     )
     return demand
 
@@ -435,7 +449,9 @@ async def close(
     demand.closed_at = now
     demand.closed_by = actor.subject
     demand.close_reason = reason
-    await move(session, demand, Move.close, actor=actor, payload={"reason": reason, "holds_released": released})
+    await move(
+        session, demand, Move.close, actor=actor, payload={"reason": reason, "holds_released": released}, now=now
+    )
     return demand
 
 

@@ -92,30 +92,41 @@ class PlanExecutor:
             if plan.status != PlanStatus.approved:
                 raise ExecutionRefused(f"plan {plan.id} is {plan.status}, not approved")
             now = self._now()
+            refusal: str | None = None
             if await compute_hash(session, plan) != plan.manifest_hash:
                 await self._hash_mismatch(session, plan)
-                raise ExecutionRefused(f"plan {plan.id}: the manifest no longer matches the approved hash")
-            approvals = await valid_approvals(session, self._ctx, plan, now)
-            if len(approvals) < plan.required_approvals:
-                await expire_plan(session, plan, now=now, why="approvals expired before execution started")
-                raise ExecutionRefused(f"plan {plan.id}: only {len(approvals)} valid approvals")
-            plan.status = PlanStatus.executing
-            plan.execution_started_at = now
-            plan.trigger_details = {
-                **plan.trigger_details,
-                "approved_by": [
-                    {"subject": a.approver, "name": a.approver_name, "at": a.decided_at.isoformat(), "via": a.channel}
-                    for a in approvals
-                ],
-            }
-            await audit.append(
-                session,
-                actor=ACTOR,
-                action="execution.started",
-                subject=f"plan:{plan.id}",
-                payload={"manifest_hash": plan.manifest_hash, "approvers": [a.approver for a in approvals]},
-            )
-            return plan
+                refusal = f"plan {plan.id}: the manifest no longer matches the approved hash"
+            else:
+                approvals = await valid_approvals(session, self._ctx, plan, now)
+                if len(approvals) < plan.required_approvals:
+                    await expire_plan(session, plan, now=now, why="approvals expired before execution started")
+                    refusal = f"plan {plan.id}: only {len(approvals)} valid approvals"
+            if refusal is None:
+                plan.status = PlanStatus.executing
+                plan.execution_started_at = now
+                plan.trigger_details = {
+                    **plan.trigger_details,
+                    "approved_by": [
+                        {
+                            "subject": a.approver,
+                            "name": a.approver_name,
+                            "at": a.decided_at.isoformat(),
+                            "via": a.channel,
+                        }
+                        for a in approvals
+                    ],
+                }
+                await audit.append(
+                    session,
+                    actor=ACTOR,
+                    action="execution.started",
+                    subject=f"plan:{plan.id}",
+                    payload={"manifest_hash": plan.manifest_hash, "approvers": [a.approver for a in approvals]},
+                )
+        # Raised after the commit: the refusal (new manifest version, voided approvals, expiry) is kept.
+        if refusal is not None:
+            raise ExecutionRefused(refusal)
+        return plan
 
     async def _hash_mismatch(self, session: AsyncSession, plan: DeletionPlan) -> None:
         approved = plan.manifest_hash

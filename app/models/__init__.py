@@ -33,7 +33,16 @@ from app.models.webhook_delivery import WebhookDelivery
 __all__ = ["AuditRecord", "Customer", "ServiceStatus", "SyncCursor"]
 __all__ += ["Approval", "AuditCheckpoint", "Decision", "DeletionPlan", "DeletionRequest", "DisposalRecord"]
 __all__ += ["HoldSource", "ItemAction", "ItemHold", "ItemKind", "ItemState", "JobRun", "OutboxMessage"]
-__all__ += ["OutboxStatus", "PlanItem", "PlanStatus", "SchedulerJob", "SchedulerLease", "Task", "TaskState", "TriggerKind"]
+__all__ += [
+    "OutboxStatus",
+    "PlanItem",
+    "PlanStatus",
+    "SchedulerJob",
+    "SchedulerLease",
+    "Task",
+    "TaskState",
+    "TriggerKind",
+]
 __all__ += ["GraphNotification", "GraphSubscription", "InboundEvent", "InboundEventState"]
 __all__ += ["NotificationKind", "NotificationState", "WebhookDelivery"]
 __all__ += ["CustomerEvent", "DatamapItem", "DatamapLink", "LabelState"]

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Sequence
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.db.engine import READ_ONLY_OPTION
 from app.models import DatamapItem, DatamapLink, SyncCursor
 from app.plans.datamap import Coverage, MappedItem
 
@@ -23,6 +24,7 @@ class StoreDataMap:
 
     async def coverage(self, customer_ids: Sequence[str]) -> Coverage:
         async with self._sessionmaker() as session:
+            await session.connection(execution_options={READ_ONLY_OPTION: True})
             cursors = (
                 (await session.execute(select(SyncCursor).where(SyncCursor.resource_kind.in_(SYNCED_KINDS))))
                 .scalars()
@@ -38,6 +40,8 @@ class StoreDataMap:
         after = 0
         while True:
             async with self._sessionmaker() as session:
+                # Read-only (a deferred transaction on SQLite): the plan being built holds the write lock.
+                await session.connection(execution_options={READ_ONLY_OPTION: True})
                 rows = (
                     (
                         await session.execute(

@@ -158,6 +158,8 @@ async def decide_on_plan(
             channel="web",
         )
     except (ApprovalRefused, StaleManifest, PlanClosed) as refused:
+        # Release this request's transaction (and SQLite's write lock) before auditing in a transaction of its own.
+        await session.rollback()
         await record_refusal(
             request.app.state.sessionmaker,
             plan_id=plan_id,

@@ -6,12 +6,12 @@ tests/app/privacy/test_routes.py walks every route of the app and fails when one
 lacks the dependency.
 """
 
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Annotated, Any, get_args, get_origin
 
-from fastapi import Depends, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.dependencies.models import Dependant
-from fastapi.routing import APIRoute
+from fastapi.routing import APIRoute, RouteContext, iter_route_contexts
 from pydantic import BaseModel
 
 from app.auth.dependencies import ADMIN, APPROVER, LEGAL, Principal, authenticate
@@ -46,10 +46,25 @@ async def public_output_guard(request: Request) -> DisclosureGuard:
     return DisclosureGuard(current_policy(request), Audience.PUBLIC)
 
 
+# Dependencies that hand a route the guard; `is_guarded` looks for one of them in a route's dependency tree.
+_GUARD_DEPENDENCIES: set[Callable[..., Any]] = {output_guard, public_output_guard}
+
+
+def guard_for_principal(
+    principal_of: Callable[..., Awaitable[Principal]],
+) -> Callable[..., Awaitable[DisclosureGuard]]:
+    """A guard dependency for callers identified another way (the web UI's session): registered as a guard."""
+
+    async def guard(request: Request, principal: Annotated[Principal, Depends(principal_of)]) -> DisclosureGuard:
+        return DisclosureGuard(current_policy(request), audience_for(principal))
+
+    _GUARD_DEPENDENCIES.add(guard)
+    return guard
+
+
 PolicyDep = Annotated[Policy, Depends(current_policy)]
 GuardDep = Annotated[DisclosureGuard, Depends(output_guard)]
 PublicGuardDep = Annotated[DisclosureGuard, Depends(public_output_guard)]
-GUARD_DEPENDENCIES: frozenset[Callable[..., Any]] = frozenset({output_guard, public_output_guard})
 
 
 def _calls(dependant: Dependant) -> Iterator[Callable[..., Any]]:
@@ -59,8 +74,16 @@ def _calls(dependant: Dependant) -> Iterator[Callable[..., Any]]:
         yield from _calls(dependency)
 
 
-def is_guarded(route: APIRoute) -> bool:
-    return any(call in GUARD_DEPENDENCIES for call in _calls(route.dependant))
+def api_routes(app: FastAPI) -> Iterator[RouteContext]:
+    """Every API route as the app serves it (prefixes and router-level dependencies applied)."""
+    for context in iter_route_contexts(app.routes):
+        if isinstance(context.original_route, APIRoute):
+            yield context
+
+
+def is_guarded(route: RouteContext) -> bool:
+    dependant: Dependant = route.dependant
+    return any(call in _GUARD_DEPENDENCIES for call in _calls(dependant))
 
 
 def _models(annotation: Any) -> Iterator[type[BaseModel]]:

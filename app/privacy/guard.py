@@ -70,6 +70,8 @@ CUSTOMER_INFO_FIELDS = frozenset(
         "domains",
         "tax_codes",
         "notice_recipients",
+        "requester_name",
+        "requester_email",
     }
 )
 

@@ -4,6 +4,7 @@ The bot's token comes from client credentials at the configured token endpoint (
 Teams SDK's own MSAL path would first call login.microsoftonline.com for instance discovery, which an
 offline deployment or the local tenant cannot answer (teams-notes.md, pitfall 17). Everything else is the
 Teams SDK's ApiClient. The same code serves production and the local tenant; only settings differ.
+The SDK's HTTP clients trust the system store, or the bundle SSL_CERT_FILE names (as for a local tenant's CA).
 """
 
 import asyncio

@@ -19,6 +19,7 @@ import logging
 import secrets
 import threading
 import time
+import warnings
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -98,7 +99,7 @@ def safe_next(path: str | None) -> str:
     return path
 
 
-class _NoTokenCache(msal.TokenCache):  # type: ignore[misc]
+class _NoTokenCache(msal.TokenCache):
     """Sign-in only needs the tokens once: nobody's tokens accumulate in the process's memory."""
 
     def add(self, event: dict[str, Any], **kwargs: Any) -> None:
@@ -115,8 +116,9 @@ class WebSignIn:
         self._http: MsalHttpClient | None = None
         secret = settings.session_secret.get_secret_value()
         if not secret:
-            # Only development gets here (settings refuse an empty secret elsewhere when the web is configured).
-            log.warning("web.session_secret_generated", extra={"reason": "STEWARD_SESSION_SECRET is empty"})
+            # Only development gets here with sign-in configured (settings refuse an empty secret elsewhere).
+            if self.configured:
+                log.warning("web.session_secret_generated", extra={"reason": "STEWARD_SESSION_SECRET is empty"})
             secret = secrets.token_urlsafe(32)
         self._sessions = URLSafeTimedSerializer(secret, salt=_SESSION_SALT)
         self._signins = URLSafeTimedSerializer(secret, salt=_SIGNIN_SALT)
@@ -155,6 +157,17 @@ class WebSignIn:
                 self._http = http
             return self._msal
 
+    def _initiate(self, application: msal.ConfidentialClientApplication) -> dict[str, Any]:
+        with warnings.catch_warnings():
+            # MSAL recommends form_post; the code comes back in the query on purpose: a cross-site POST from
+            # Entra would not carry the SameSite=Lax sign-in cookie, and the code is useless without the PKCE
+            # verifier and the client secret, which never leave the server and the browser's signed cookie.
+            warnings.filterwarnings("ignore", message="response_mode='form_post' is recommended")
+            flow: dict[str, Any] = application.initiate_auth_code_flow(
+                scopes=[self.scope], redirect_uri=self.settings.web_redirect_uri, response_mode="query"
+            )
+        return flow
+
     async def start(self, next_path: str) -> tuple[str, str]:
         next_path = safe_next(next_path)
         """(Entra's authorization URL, the signed flow to keep in the sign-in cookie)."""
@@ -162,11 +175,7 @@ class WebSignIn:
             raise SignInUnavailable("web sign-in is not configured: set STEWARD_WEB_CLIENT_ID and its secret")
         try:
             application = await asyncio.to_thread(self._application)
-            flow: dict[str, Any] = await asyncio.to_thread(
-                application.initiate_auth_code_flow,
-                scopes=[self.scope],
-                redirect_uri=self.settings.web_redirect_uri,
-            )
+            flow = await asyncio.to_thread(self._initiate, application)
         except (httpx.HTTPError, ValueError) as exc:
             log.warning("web.signin_unavailable", extra={"error": type(exc).__name__})
             raise SignInUnavailable("the identity provider cannot be reached; try again in a moment") from None

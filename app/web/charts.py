@@ -7,7 +7,7 @@ Geometry only (pure functions): which bar, how wide, where its labels go. The te
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-LABEL_WIDTH = 190  # room for a bar's label on the left
+LABEL_WIDTH = 200  # room for a bar's label on the left
 VALUE_WIDTH = 90  # room for "1,234 · 56%" on the right
 ROW_HEIGHT = 30
 BAR_HEIGHT = 18

@@ -8,11 +8,11 @@ rules with the identity from the session, which came from a verified token, neve
 import logging
 from collections.abc import AsyncIterator, Callable, Coroutine
 from datetime import UTC, datetime
-from pathlib import Path
+from pathlib import Path as FilePath
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode, urlsplit
 
-from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi import APIRouter, Depends, Form, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
@@ -26,8 +26,9 @@ from app.config import Settings
 from app.db.base import utc_now
 from app.db.engine import READ_ONLY_OPTION
 from app.deps import SessionDep
+from app.disclosures.context import DisclosureContext
 from app.exceptions import AppError, BadRequest, NotFound
-from app.models import Decision
+from app.models import Decision, DisclosureStatus
 from app.plans.context import DeletionContext
 from app.plans.service import Requester, exclude_item, get_plan
 from app.privacy.dependencies import audience_for, current_policy
@@ -51,7 +52,7 @@ from app.web.auth import (
 
 log = logging.getLogger(__name__)
 
-TEMPLATES_DIR = Path(__file__).parent / "templates"
+TEMPLATES_DIR = FilePath(__file__).parent / "templates"
 SECURITY_HEADERS = {
     # Scripts and styles come from /static only: no inline script can run, whatever a page ends up containing.
     "Content-Security-Policy": (
@@ -108,9 +109,14 @@ def is_htmx(request: Request) -> bool:
 
 
 def render(request: Request, template: str, user: WebUser | None, status_code: int = 200, **context: Any) -> Response:
-    response = templates.TemplateResponse(
-        request, template, {"user": user, "roles": sorted(user.roles) if user else [], **context}, status_code
-    )
+    nav = {
+        "dashboard": bool(user and user.roles),
+        "customers": bool(user and user.has_any(service.CUSTOMER_READERS)),
+        "disclosures": bool(user and user.has_any(service.DISCLOSURE_READERS)),
+        "audit": bool(user and user.has_any(service.AUDIT_READERS)),
+    }
+    values = {"user": user, "roles": sorted(user.roles) if user else [], "nav": nav, **context}
+    response = templates.TemplateResponse(request, template, values, status_code)
     response.headers["Vary"] = "HX-Request"
     return response
 
@@ -173,10 +179,13 @@ async def read_session(request: Request) -> AsyncIterator[AsyncSession]:
 
 ReadSession = Annotated[AsyncSession, Depends(read_session)]
 Staff = Annotated[WebUser, Depends(require_user(*VIEWERS))]
+CustomerReaders = Annotated[WebUser, Depends(require_user(*service.CUSTOMER_READERS))]
 Deciders = Annotated[WebUser, Depends(require_user(APPROVER))]
-Excluders = Annotated[WebUser, Depends(require_user(ADMIN, LEGAL))]
-LegalReaders = Annotated[WebUser, Depends(require_user(LEGAL, ADMIN, AUDITOR))]
-Auditors = Annotated[WebUser, Depends(require_user(AUDITOR, ADMIN))]
+Editors = Annotated[WebUser, Depends(require_user(*service.PLAN_EDITORS))]
+DisclosureReaders = Annotated[WebUser, Depends(require_user(*service.DISCLOSURE_READERS))]
+Auditors = Annotated[WebUser, Depends(require_user(*service.AUDIT_READERS))]
+DemandId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$")]
+PlanId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$")]
 FilterValue = Annotated[str, Query(max_length=100, pattern=r"^[a-z_]*$")]
 
 
@@ -243,7 +252,7 @@ async def signed_out(request: Request) -> Response:
 @router.get("/", response_class=HTMLResponse)
 async def dashboard(request: Request, user: Staff, session: ReadSession) -> Response:
     data = await service.dashboard(
-        session, policy=current_policy(request), guard=guard_for(request, user), now=utc_now()
+        session, user=user, policy=current_policy(request), guard=guard_for(request, user), now=utc_now()
     )
     return render(request, "dashboard.html", user, active="dashboard", dashboard=data)
 
@@ -251,18 +260,18 @@ async def dashboard(request: Request, user: Staff, session: ReadSession) -> Resp
 @router.get("/customers", response_class=HTMLResponse)
 async def customers(
     request: Request,
-    user: Staff,
+    user: CustomerReaders,
     session: ReadSession,
     after: Annotated[str | None, Query(max_length=64)] = None,
 ) -> Response:
-    page = await service.customer_list(
-        session, after=after, policy=current_policy(request), guard=guard_for(request, user), now=utc_now()
-    )
+    page = await service.customer_list(session, after=after, guard=guard_for(request, user))
     return render(request, "customers.html", user, active="customers", page=page)
 
 
 @router.get("/customers/{customer_id}", response_class=HTMLResponse)
-async def customer(request: Request, customer_id: str, user: Staff, session: ReadSession) -> Response:
+async def customer(
+    request: Request, customer_id: Annotated[str, Path(max_length=64)], user: CustomerReaders, session: ReadSession
+) -> Response:
     page = await service.customer_page(
         session, customer_id, policy=current_policy(request), guard=guard_for(request, user), now=utc_now()
     )
@@ -275,7 +284,7 @@ async def customer(request: Request, customer_id: str, user: Staff, session: Rea
 @router.get("/plans/{plan_id}", response_class=HTMLResponse)
 async def plan(
     request: Request,
-    plan_id: str,
+    plan_id: PlanId,
     user: Staff,
     session: ReadSession,
     action: FilterValue = "",
@@ -288,11 +297,8 @@ async def plan(
     done: Annotated[str, Query(max_length=16)] = "",
 ) -> Response:
     wanted = service.ManifestFilter(action=action, kind=kind, reason=reason, state=state, query=q, page=page)
-    can_exclude = user.has_any(frozenset({ADMIN, LEGAL}))
     if is_htmx(request) and request.headers.get("hx-target") == "manifest":
-        manifest = await service.plan_manifest(
-            session, plan_id, wanted=wanted, can_exclude=can_exclude, csrf=user.csrf
-        )
+        manifest = await service.plan_manifest(session, plan_id, user=user, wanted=wanted)
         return render(request, "_manifest.html", user, manifest=manifest)
     data = await service.plan_page(
         session,
@@ -301,7 +307,6 @@ async def plan(
         user=user,
         guard=guard_for(request, user),
         wanted=wanted,
-        can_exclude=can_exclude,
         suggested=decision,
     )
     return render(request, "plan.html", user, active="plans", page=data, done=done)
@@ -310,7 +315,7 @@ async def plan(
 @router.post("/plans/{plan_id}/decision")
 async def plan_decision(
     request: Request,
-    plan_id: str,
+    plan_id: PlanId,
     user: Deciders,
     decision: Annotated[Decision, Form()],
     manifest_hash: Annotated[str, Form(min_length=64, max_length=64, pattern=r"^[0-9a-f]{64}$")],
@@ -344,9 +349,9 @@ async def plan_decision(
 @router.post("/plans/{plan_id}/items/{item_id}/exclude")
 async def plan_exclude_item(
     request: Request,
-    plan_id: str,
-    item_id: int,
-    user: Excluders,
+    plan_id: PlanId,
+    item_id: Annotated[int, Path(ge=1)],
+    user: Editors,
     session: SessionDep,
     reason: Annotated[str, Form(min_length=1, max_length=500)],
 ) -> Response:
@@ -367,15 +372,20 @@ async def plan_exclude_item(
 
 
 @router.get("/disclosures", response_class=HTMLResponse)
-async def disclosures(request: Request, user: LegalReaders) -> Response:
-    pending = service.NotYet("Compelled disclosures", "the disclosure service (app/disclosures) has not landed yet.")
-    return render(request, "disclosures.html", user, active="disclosures", section=pending, demand_id=None)
+async def disclosures(
+    request: Request, user: DisclosureReaders, session: ReadSession, status: DisclosureStatus | None = None
+) -> Response:
+    found = await service.demands(session, status=status, guard=guard_for(request, user))
+    return render(
+        request, "disclosures.html", user, active="disclosures", demands=found, status=status, statuses=DisclosureStatus
+    )
 
 
 @router.get("/disclosures/{demand_id}", response_class=HTMLResponse)
-async def disclosure(request: Request, demand_id: str, user: LegalReaders) -> Response:
-    pending = service.NotYet("Disclosure", "the disclosure service (app/disclosures) has not landed yet.")
-    return render(request, "disclosures.html", user, active="disclosures", section=pending, demand_id=demand_id)
+async def disclosure(request: Request, demand_id: DemandId, user: DisclosureReaders, session: ReadSession) -> Response:
+    context = DisclosureContext(settings=settings_of(request), policy=current_policy(request))
+    found = await service.demand(session, context, demand_id, guard_for(request, user))
+    return render(request, "disclosure.html", user, active="disclosures", demand=found)
 
 
 @router.get("/audit", response_class=HTMLResponse)
@@ -384,9 +394,7 @@ async def audit_page(
 ) -> Response:
     check = None
     if run:
-        check = await service.audit_check(
-            session, key_path=settings_of(request).audit_signing_key_path, now=utc_now()
-        )
+        check = await service.audit_check(session, key_path=settings_of(request).audit_signing_key_path, now=utc_now())
     if is_htmx(request) and request.headers.get("hx-target") == "verification":
         return render(request, "_verification.html", user, check=check)
     return render(request, "audit.html", user, active="audit", check=check)

@@ -4,7 +4,7 @@ Customer information always goes through the disclosure guard with the signed-in
 whose domain service does not exist yet is a `NotYet`, which the page shows as such instead of an empty table.
 """
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -16,20 +16,40 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.activity.service import activity
 from app.approvals.service import is_listed_approver, valid_approvals
 from app.audit.checkpoints import AuditVerification, load_public_key, verify_audit
-from app.auth.dependencies import APPROVER
-from app.classification.activity import ActivityEvent, ActivityStatus, activity_status
-from app.customers.schemas import CustomerRead, LegalHoldRead
+from app.auth.dependencies import ADMIN, APPROVER, AUDITOR, LEGAL
+from app.classification.activity import ActivityStatus
+from app.customers.schemas import CustomerRead
 from app.customers.service import CustomerNotFound, customers_service
-from app.models import Approval, DeletionPlan, PlanItem, PlanStatus
+from app.datamap.schemas import CustomerDatamap
+from app.datamap.service import datamap_service
+from app.disclosures import service as disclosures_service
+from app.disclosures import views as disclosure_views
+from app.disclosures.context import DisclosureContext
+from app.disclosures.repository import DemandRepository
+from app.disclosures.schemas import DemandRead, DemandSummary
+from app.disposal.proof import records_for
+from app.models import Approval, DeletionPlan, DisclosureStatus, DisposalRecord, PlanItem, PlanStatus
 from app.plans.context import DeletionContext
 from app.plans.service import get_plan, plan_items, summary
 from app.policy import Policy
-from app.privacy.guard import DisclosureGuard
+from app.privacy.guard import CustomerField, DisclosureGuard
+from app.reports.schemas import CoverageReport, CustomerInactivity, InactivityReport
+from app.reports.service import reports
 from app.web.auth import WebUser
 from app.web.charts import BarChart, bar_chart
 
+# Who may read what, as the API decides it for the same data (app/*/endpoints.py).
+REPORT_READERS = frozenset({ADMIN, AUDITOR, LEGAL})
+CUSTOMER_READERS = frozenset({ADMIN, AUDITOR, LEGAL})
+PROOF_READERS = frozenset({ADMIN, AUDITOR, LEGAL})
+PLAN_EDITORS = frozenset({ADMIN})
+DISCLOSURE_READERS = frozenset({LEGAL, AUDITOR})
+AUDIT_READERS = frozenset({AUDITOR, ADMIN})
 CUSTOMER_PAGE_SIZE = 50
-MANIFEST_PAGE_SIZE = 50
+DATAMAP_PAGE_SIZE = 25
+PROOF_SHOWN = 50
+DEMANDS_SHOWN = 200
+MANIFEST_PAGE_SIZE = 25
 # Reading the whole registry for the dashboard happens in pages of this many customers.
 REGISTRY_BATCH = 500
 DECIDABLE = frozenset({PlanStatus.pending_approval, PlanStatus.approved})
@@ -43,141 +63,86 @@ class NotYet:
     detail: str
 
 
-@dataclass(frozen=True, slots=True)
-class CustomerInfo:
-    """A registry row in the shape the disclosure guard reads (contacts as plain mappings)."""
-
-    id: str
-    legal_name: str
-    do_not_disclose: bool
-    marketing_opt_out: bool
-    contacts: Sequence[Mapping[str, Any]]
-    address: str | None
-    business_phone: str | None
-    domains: Sequence[str]
-    tax_codes: Sequence[str]
-    products: Sequence[str]
-
-
-def customer_info(customer: CustomerRead) -> CustomerInfo:
-    return CustomerInfo(
-        id=customer.id,
-        legal_name=customer.legal_name,
-        do_not_disclose=customer.do_not_disclose,
-        marketing_opt_out=customer.marketing_opt_out,
-        contacts=[contact.model_dump(exclude_none=True) for contact in customer.contacts],
-        address=customer.address,
-        business_phone=customer.business_phone,
-        domains=customer.domains,
-        tax_codes=customer.tax_codes,
-        products=customer.products,
-    )
-
-
-def status_of(customer: CustomerRead, *, policy: Policy, now: datetime) -> ActivityStatus:
-    """The activity clock's verdict for a registry row (the same rule as ActivityService.status)."""
-    last = None
-    if customer.last_activity_at is not None:
-        kind = customer.last_activity_kind if customer.last_activity_kind in KNOWN_KINDS else "imported"
-        last = ActivityEvent(customer.id, kind, customer.last_activity_at)  # type: ignore[arg-type]
-    return activity_status(
-        customer.id,
-        last=last,
-        now=now,
-        policy=policy,
-        service_ended_at=customer.service_ended_at,
-        registered_at=customer.created_at,
-    )
-
-
-KNOWN_KINDS = frozenset({"mail", "file", "purchase", "support_ticket", "imported"})
+def display_name(customer: CustomerRead) -> str:
+    """The name a page shows: the legal name when the guard let it through, else the id (as the guard names it)."""
+    if customer.legal_name is not None:
+        return customer.legal_name
+    return f"{customer.id} (do-not-disclose)" if customer.confidential else customer.id
 
 
 # Dashboard ---------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
-class DueCustomer:
-    id: str
-    name: str
-    state: str
-    due_at: datetime | None
-    trigger: str | None
-
-
-@dataclass(frozen=True, slots=True)
 class Dashboard:
+    reports_visible: bool  # the reports are for admins, legal and auditors, as in the API
     customers: int
-    inactivity: BarChart
-    deletion_due: list[DueCustomer]
-    label_coverage: BarChart | NotYet
+    inactivity: BarChart | None
+    deletion_due: list[CustomerInactivity]
+    label_coverage: BarChart | None
+    labeled_percent: float | None
+    unattributed_items: int
     plans_awaiting_approval: NotYet
     recent_disposals: NotYet
 
 
-def inactivity_chart(statuses: Sequence[ActivityStatus], *, policy: Policy) -> BarChart:
-    months = policy.retention.inactivity_months
-    buckets = {"recent": 0, "quarter": 0, "half": 0, "inactive": 0, "ended": 0, "unknown": 0}
-    for status in statuses:
-        if status.state == "service_ended":
-            buckets["ended"] += 1
-        elif status.state == "unknown" or status.inactive_days is None:
-            buckets["unknown"] += 1
-        elif status.state == "inactive":
-            buckets["inactive"] += 1
-        elif status.inactive_days < 90:
-            buckets["recent"] += 1
-        elif status.inactive_days < 180:
-            buckets["quarter"] += 1
-        else:
-            buckets["half"] += 1
+def inactivity_chart(report: InactivityReport) -> BarChart:
+    months = report.inactivity_months
+    rows = []
+    for bucket in report.buckets:
+        tone = "bad" if bucket.min_months >= months else "warn" if bucket.max_months == months else "good"
+        rows.append((f"{bucket.label.replace('-', '–')}", bucket.customers, tone))
+    rows.append(("No activity recorded", report.never_active, "muted"))
     return bar_chart(
-        "Customer activity",
-        f"Customers by time since their last activity; inactive means more than {months} months.",
-        [
-            ("Active, under 3 months", buckets["recent"], "good"),
-            ("Active, 3 to 6 months", buckets["quarter"], "good"),
-            (f"Active, 6 to {months} months", buckets["half"], "warn"),
-            (f"Inactive, over {months} months", buckets["inactive"], "bad"),
-            ("Service ended", buckets["ended"], "bad"),
-            ("No activity recorded", buckets["unknown"], "muted"),
-        ],
+        "Customer inactivity",
+        f"Customers by months since their last activity; after {months} months a customer is inactive and its "
+        "data is due for deletion.",
+        rows,
     )
 
 
-async def registry(session: AsyncSession) -> list[CustomerRead]:
-    customers: list[CustomerRead] = []
-    after: str | None = None
-    while True:
-        page, after = await customers_service.page(session, after=after, limit=REGISTRY_BATCH, status=None)
-        customers.extend(page)
-        if after is None:
-            return customers
+def coverage_chart(report: CoverageReport) -> BarChart:
+    overall = report.overall
+    skipped = sorted(overall.skipped_reasons.items(), key=lambda reason: (-reason[1], reason[0]))
+    rows = [("Labeled", overall.labeled, "good"), ("Pending or running", overall.pending, "warn")]
+    rows += [(_short(reason.replace("_", " ").capitalize()), count, "muted") for reason, count in skipped[:5]]
+    rest = sum(count for _, count in skipped[5:])
+    if rest:
+        rows.append(("Other reasons", rest, "muted"))
+    return bar_chart(
+        "Label coverage",
+        "Customer items by sensitivity label state, each item once however many customers it belongs to; "
+        "grey bars are items not labeled, by reason.",
+        rows,
+    )
 
 
-async def dashboard(session: AsyncSession, *, policy: Policy, guard: DisclosureGuard, now: datetime) -> Dashboard:
-    customers = await registry(session)
-    statuses = {customer.id: status_of(customer, policy=policy, now=now) for customer in customers}
-    due = [
-        DueCustomer(
-            id=customer.id,
-            name=guard.display_name(customer_info(customer)),
-            state=statuses[customer.id].state,
-            due_at=statuses[customer.id].deletion_due_at,
-            trigger=statuses[customer.id].deletion_trigger,
-        )
-        for customer in customers
-        if statuses[customer.id].deletion_due
-    ]
+def _short(label: str, limit: int = 28) -> str:
+    return label if len(label) <= limit else label[: limit - 1] + "…"
+
+
+async def dashboard(
+    session: AsyncSession, *, user: WebUser, policy: Policy, guard: DisclosureGuard, now: datetime
+) -> Dashboard:
+    plans = NotYet(
+        "Plans awaiting approval", "the deletion service has no list of plans yet; open a plan from its card."
+    )
+    disposals = NotYet("Recent disposals", "the disposal service reads proof of disposal per plan only (plan pages).")
+    if not user.has_any(REPORT_READERS):
+        return Dashboard(False, 0, None, [], None, None, 0, plans, disposals)
+    inactivity = await reports.inactivity(session, guard, policy, now=now)
+    coverage = await reports.coverage(session, guard)
+    items = coverage.overall.items
     return Dashboard(
-        customers=len(customers),
-        inactivity=inactivity_chart(list(statuses.values()), policy=policy),
-        deletion_due=due,
-        label_coverage=NotYet("Label coverage", "coverage reports arrive with the labeling service (app/labeling)."),
-        plans_awaiting_approval=NotYet(
-            "Plans awaiting approval", "the deletion service has no list of plans yet; open a plan from its Teams card."
-        ),
-        recent_disposals=NotYet("Recent disposals", "the disposal service has no read of disposal records yet."),
+        reports_visible=True,
+        customers=len(inactivity.customers),
+        inactivity=inactivity_chart(inactivity),
+        deletion_due=[row for row in inactivity.customers if row.deletion_due],
+        label_coverage=coverage_chart(coverage) if items else None,
+        labeled_percent=round(coverage.overall.labeled / items * 100, 1) if items else None,
+        unattributed_items=coverage.unattributed_items,
+        plans_awaiting_approval=plans,
+        recent_disposals=disposals,
     )
 
 
@@ -189,7 +154,6 @@ class CustomerRow:
     id: str
     name: str
     service_status: str
-    state: str
     last_activity_at: datetime | None
     do_not_disclose: bool
     marketing_opt_out: bool
@@ -203,16 +167,15 @@ class CustomerList:
     next_after: str | None
 
 
-async def customer_list(
-    session: AsyncSession, *, after: str | None, policy: Policy, guard: DisclosureGuard, now: datetime
-) -> CustomerList:
-    page, next_after = await customers_service.page(session, after=after, limit=CUSTOMER_PAGE_SIZE, status=None)
+async def customer_list(session: AsyncSession, *, after: str | None, guard: DisclosureGuard) -> CustomerList:
+    page, next_after = await customers_service.page(
+        session, after=after, limit=CUSTOMER_PAGE_SIZE, status=None, guard=guard
+    )
     rows = [
         CustomerRow(
             id=customer.id,
-            name=guard.display_name(customer_info(customer)),
+            name=display_name(customer),
             service_status=customer.service_status.value,
-            state=status_of(customer, policy=policy, now=now).state,
             last_activity_at=customer.last_activity_at,
             do_not_disclose=customer.do_not_disclose,
             marketing_opt_out=customer.marketing_opt_out,
@@ -225,14 +188,11 @@ async def customer_list(
 
 @dataclass(frozen=True, slots=True)
 class CustomerPage:
-    id: str
     name: str
-    confidential: bool
-    view: dict[str, Any]  # what the guard lets this audience see
-    customer: CustomerRead
-    legal_holds: list[LegalHoldRead]
+    customer: CustomerRead  # already through the guard: what this audience may not see is None
+    withheld: list[str]  # what the guard kept from this audience (an empty field is simply empty)
     activity: ActivityStatus
-    data_map: NotYet
+    data_map: CustomerDatamap
     plans: NotYet
 
 
@@ -240,17 +200,13 @@ async def customer_page(
     session: AsyncSession, customer_id: str, *, policy: Policy, guard: DisclosureGuard, now: datetime
 ) -> CustomerPage:
     customer = await customers_service.get(session, customer_id)
-    read = (await customers_service.read_many(session, [customer]))[0]
-    info = customer_info(read)
+    read = (await customers_service.read_many(session, [customer], guard))[0]
     return CustomerPage(
-        id=read.id,
-        name=guard.display_name(info),
-        confidential=guard.is_confidential(info),
-        view=guard.customer_view(info),
+        name=display_name(read),
         customer=read,
-        legal_holds=read.legal_holds,
+        withheld=[field.value for field in CustomerField if not guard.may_show(customer, field)],
         activity=activity.status(customer, policy=policy, now=now),
-        data_map=NotYet("Data map", "per-customer data map counts arrive with the data map service (app/datamap)."),
+        data_map=await datamap_service.for_customer(session, customer_id, kind=None, after=0, limit=DATAMAP_PAGE_SIZE),
         plans=NotYet("Deletion plans", "the deletion service has no list of a customer's plans yet."),
     )
 
@@ -326,6 +282,16 @@ class PlanPage:
     decision: Decision
     manifest: Manifest
     suggested: str  # "approve" when the person came from an approval link (Workflows card)
+    proof: "Proof | None"  # None: this role does not read proof of disposal
+
+
+@dataclass(frozen=True, slots=True)
+class Proof:
+    """Proof of disposal of a plan (the first records, and how many there are by outcome)."""
+
+    records: list[DisposalRecord]
+    total: int
+    outcomes: dict[str, int]
 
 
 def manifest(
@@ -368,16 +334,13 @@ def decision_for(ctx: DeletionContext, plan: DeletionPlan, user: WebUser, approv
 
 
 async def customer_names(session: AsyncSession, ids: Sequence[str], guard: DisclosureGuard) -> list[tuple[str, str]]:
-    reads = {}
+    names: list[tuple[str, str]] = []
     for customer_id in ids:
         try:
-            reads[customer_id] = await customers_service.read(session, customer_id)
+            names.append((customer_id, display_name(await customers_service.read(session, customer_id, guard))))
         except CustomerNotFound:
-            continue  # reduced to a tombstone, or never imported: the id is all there is
-    return [
-        (customer_id, guard.display_name(customer_info(reads[customer_id])) if customer_id in reads else customer_id)
-        for customer_id in ids
-    ]
+            names.append((customer_id, customer_id))  # reduced to a tombstone, or never imported: the id is all
+    return names
 
 
 async def plan_page(
@@ -388,28 +351,49 @@ async def plan_page(
     user: WebUser,
     guard: DisclosureGuard,
     wanted: ManifestFilter,
-    can_exclude: bool,
     suggested: str = "",
 ) -> PlanPage:
     plan = await get_plan(session, plan_id)
     items = await plan_items(session, plan.id)
     approvals = await valid_approvals(session, ctx, plan, ctx.clock())
+    proof = None
+    if user.has_any(PROOF_READERS):
+        records = await records_for(session, plan.id)
+        outcomes: dict[str, int] = {}
+        for record in records:
+            outcomes[record.outcome] = outcomes.get(record.outcome, 0) + 1
+        proof = Proof(records=records[:PROOF_SHOWN], total=len(records), outcomes=outcomes)
     return PlanPage(
         plan=plan,
         facts=summary(plan, items),
         customers=await customer_names(session, list(plan.customer_ids), guard),
         approvals=approvals,
         decision=decision_for(ctx, plan, user, approvals),
-        manifest=manifest(plan, items, wanted, can_exclude=can_exclude, csrf=user.csrf),
+        manifest=manifest(plan, items, wanted, can_exclude=user.has_any(PLAN_EDITORS), csrf=user.csrf),
         suggested=suggested if suggested in ("approve", "reject") else "",
+        proof=proof,
     )
 
 
-async def plan_manifest(
-    session: AsyncSession, plan_id: str, *, wanted: ManifestFilter, can_exclude: bool, csrf: str
-) -> Manifest:
+async def plan_manifest(session: AsyncSession, plan_id: str, *, user: WebUser, wanted: ManifestFilter) -> Manifest:
     plan = await get_plan(session, plan_id)
-    return manifest(plan, await plan_items(session, plan.id), wanted, can_exclude=can_exclude, csrf=csrf)
+    items = await plan_items(session, plan.id)
+    return manifest(plan, items, wanted, can_exclude=user.has_any(PLAN_EDITORS), csrf=user.csrf)
+
+
+# Disclosures -------------------------------------------------------------------------------------------
+
+
+async def demands(
+    session: AsyncSession, *, status: DisclosureStatus | None, guard: DisclosureGuard
+) -> list[DemandSummary]:
+    """Demands, newest first, as GET /v1/disclosures lists them."""
+    found = await DemandRepository(session).page(status=status, customer_id=None, limit=DEMANDS_SHOWN)
+    return [await disclosure_views.summary(session, demand, guard) for demand in found]
+
+
+async def demand(session: AsyncSession, ctx: DisclosureContext, demand_id: str, guard: DisclosureGuard) -> DemandRead:
+    return await disclosure_views.detail(session, ctx, await disclosures_service.get_demand(session, demand_id), guard)
 
 
 # Audit -------------------------------------------------------------------------------------------------

@@ -26,6 +26,7 @@ from app.webhooks.schemas import (
     AdminEvent,
     AdminWebhookReceipt,
     GraphNotificationCollection,
+    admin_event_json_schema,
 )
 from app.webhooks.signatures import WebhookVerificationError, secret_key, verify
 
@@ -65,6 +66,10 @@ def _field_path(loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
     status_code=202,
     response_model=AdminWebhookReceipt,
     responses={200: {"model": AdminWebhookReceipt, "description": "A redelivery: already processed, no effect."}},
+    # The body is read raw (the signature covers its bytes) and parsed after verification, so it is described here.
+    openapi_extra={
+        "requestBody": {"required": True, "content": {"application/json": {"schema": admin_event_json_schema()}}}
+    },
 )
 async def receive_admin_webhook(request: Request, response: Response, session: SessionDep) -> AdminWebhookReceipt:
     """Admin trigger (customer.deletion_requested, customer.activity, customer.status_changed), Standard Webhooks

@@ -6,7 +6,7 @@ adds properties over time) but only the fields Steward needs are kept, and never
 """
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
 
@@ -65,6 +65,29 @@ class StatusChanged(RequestSchema):
 AdminEvent = DeletionRequested | Activity | StatusChanged
 ADMIN_EVENT: TypeAdapter[AdminEvent] = TypeAdapter(Annotated[AdminEvent, Field(discriminator="type")])
 ADMIN_EVENT_TYPES = ("customer.deletion_requested", "customer.activity", "customer.status_changed")
+
+
+def _inlined(schema: Any, definitions: dict[str, Any]) -> Any:
+    if isinstance(schema, dict):
+        reference = schema.get("$ref")
+        if isinstance(reference, str) and reference.startswith("#/$defs/"):
+            return _inlined(definitions[reference.removeprefix("#/$defs/")], definitions)
+        return {
+            key: _inlined(value, definitions)
+            for key, value in schema.items()
+            # The discriminator's mapping points into $defs, which do not exist once inlined.
+            if key not in ("$defs", "mapping")
+        }
+    if isinstance(schema, list):
+        return [_inlined(item, definitions) for item in schema]
+    return schema
+
+
+def admin_event_json_schema() -> dict[str, Any]:
+    """The admin event body as one self-contained JSON Schema, for the OpenAPI document."""
+    schema = ADMIN_EVENT.json_schema()
+    inlined: dict[str, Any] = _inlined(schema, schema.get("$defs", {}))
+    return inlined
 
 
 class AdminWebhookReceipt(ResponseSchema):

@@ -1,7 +1,9 @@
 """The demo end to end: a real emulator process, real MSAL and msgraph-sdk over HTTPS, a real store."""
 
 import pytest
+from alembic.script import ScriptDirectory
 
+from app.db.migrate import alembic_config
 from app.demo import DemoError, run_demo
 
 
@@ -14,7 +16,8 @@ async def test_demo_lists_the_seeded_tenant_and_prepares_the_store() -> None:
     assert all(mailbox.folders > 0 and mailbox.messages > 0 for mailbox in summary.mailboxes)
     assert summary.sites > 0
     assert summary.site_drives >= summary.sites
-    assert summary.database == "sqlite at migration 0001"
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert summary.database == f"sqlite at migration {head}"
     assert summary.audit_records == 1
 
 

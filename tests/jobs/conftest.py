@@ -1,34 +1,5 @@
-"""The deletion fixtures, plus the seeded local tenant over HTTPS and Steward's runtime signed in to it."""
+"""The deletion fixtures (tests/app/plans/conftest.py) for the scheduler and task tests."""
 
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
-
-import pytest
-
-from emulator.seed import build_tenant
-from emulator.server import EmulatorServer
-from emulator.state import Tenant
 from tests.app.plans.conftest import clock, make_context, store
-from tests.app.plans.support import SEED, LiveDeletion, open_live_deletion
 
 __all__ = ["clock", "make_context", "store"]
-
-
-@pytest.fixture
-def tenant() -> Tenant:
-    return build_tenant(SEED)
-
-
-@pytest.fixture
-def live(tenant: Tenant) -> Iterator[EmulatorServer]:
-    with EmulatorServer(tenant) as server:
-        yield server
-
-
-@pytest.fixture
-async def deletion(live: EmulatorServer, tmp_path: Path) -> AsyncIterator[LiveDeletion]:
-    opened = await open_live_deletion(live, tmp_path)
-    try:
-        yield opened
-    finally:
-        await opened.runtime.aclose()

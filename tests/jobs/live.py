@@ -11,20 +11,26 @@ from typing import Any
 
 import httpx
 from pydantic import SecretStr
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.classification import Classifier
 from app.config import Settings
 from app.customers.importing import parse_registry_file
-from app.customers.service import customers_service
+from app.customers.repository import CustomerRepository
+from app.customers.service import customers_service, to_record
+from app.datamap.sync import DatamapSync, DriveTarget, SyncCounters
 from app.db.engine import create_sessionmaker
+from app.models import Customer, DatamapItem, DatamapLink
 from connectors.graph.auth import ClientSecret, MsalCredential
 from connectors.graph.budget import ThrottleBudget
 from connectors.graph.client import build_graph_client
 from connectors.graph.connector import GraphConnector
 from connectors.graph.transport import steward_user_agent
-from emulator.seed import SeedConfig, registry_rows
+from emulator.seed import SeedConfig, build_tenant, registry_rows
 from emulator.server import EmulatorServer
 from emulator.state import Tenant
+from jobs.sync import SyncRuntime, guests_by_customer
 from tests.conftest import Database, migrate
 from tests.connectors.graph.conftest import FakeClock
 
@@ -131,3 +137,78 @@ async def import_registry(sessions: async_sessionmaker[AsyncSession], tenant: Te
             session, parse_registry_file(data, filename="customers.json"), actor="test"
         )
     assert report.rejected == [], report.rejected
+
+
+@dataclass
+class World:
+    """A synced-or-not tenant and store, with the reads tests need."""
+
+    tenant: Tenant
+    live: LiveTenant
+    sessions: async_sessionmaker[AsyncSession]
+    runtime: SyncRuntime
+
+    async def rows(self, **where: object) -> list[DatamapItem]:
+        async with self.sessions() as session:
+            statement = select(DatamapItem).filter_by(**where).order_by(DatamapItem.id)
+            return list((await session.execute(statement)).scalars().all())
+
+    async def links(self, item_id: str) -> dict[str, list[str]]:
+        async with self.sessions() as session:
+            statement = (
+                select(DatamapLink)
+                .join(DatamapItem, DatamapItem.id == DatamapLink.item_pk)
+                .where(DatamapItem.item_id == item_id)
+            )
+            return {
+                link.customer_id: [r["rule"] for r in link.reasons]
+                for link in (await session.execute(statement)).scalars()
+            }
+
+    async def customer(self, customer_id: str) -> Customer:
+        async with self.sessions() as session:
+            found = await CustomerRepository(session).get(customer_id)
+            assert found is not None
+            return found
+
+    async def datamap_sync(self, *, mail_page_size: int = 100) -> DatamapSync:
+        discovery = self.runtime.discovery or await self.runtime.discover(self.live.connector)
+        async with self.sessions() as session:
+            customers = await CustomerRepository(session).all()
+        guests = guests_by_customer(customers, discovery.guests)
+        records = [to_record(c, guests.get(c.id, ())) for c in customers]
+        classifier = Classifier(self.runtime.policy, records, self.runtime.labels, hasher=self.runtime.hasher)
+        return DatamapSync(
+            self.sessions,
+            self.live.connector,
+            classifier,
+            self.runtime.labels,
+            app_client_id=self.runtime.app_client_id,
+            mail_page_size=mail_page_size,
+        )
+
+    async def sync_all(self) -> SyncCounters:
+        """Every folder and drive into the data map, without labeling (run_sync_cycle is tested in tests/jobs)."""
+        sync = await self.datamap_sync()
+        assert self.runtime.discovery is not None
+        for mailbox in self.runtime.discovery.mailboxes:
+            for folder_id in mailbox.folder_ids:
+                await sync.sync_mail_folder(mailbox.user_id, folder_id)
+        for drive in self.runtime.discovery.drives:
+            await sync.sync_drive(drive)
+        return sync.counters
+
+    async def drive_of_site(self, site_id: str) -> DriveTarget:
+        discovery = self.runtime.discovery or await self.runtime.discover(self.live.connector)
+        with self.tenant.lock:
+            drive_ids = set(self.tenant.files.sites[site_id].drive_ids)
+        return next(drive for drive in discovery.drives if drive.drive_id in drive_ids)
+
+
+@contextlib.asynccontextmanager
+async def world(database: Database) -> AsyncIterator[World]:
+    """The seeded tenant served over HTTPS, its registry imported into a fresh store, a SyncRuntime started."""
+    tenant = build_tenant(SYNC_SEED)
+    async with fresh_store(database) as sessions, live_tenant(tenant) as live:
+        await import_registry(sessions, tenant)
+        yield World(tenant, live, sessions, await SyncRuntime.start(live.connector, live.settings))

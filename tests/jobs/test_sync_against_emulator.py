@@ -21,7 +21,7 @@ from emulator.seed import build_tenant
 from emulator.state import Tenant
 from jobs.sync import SyncRuntime, run_sync_cycle
 from tests.conftest import Database
-from tests.jobs.live import SYNC_SEED, LiveTenant, fresh_store, import_registry, live_tenant
+from tests.jobs.live import SYNC_SEED, fresh_store, import_registry, live_tenant
 
 CONFIDENTIAL, HIGHLY = "Confidential", "Highly Confidential"
 
@@ -79,8 +79,10 @@ def _expected_files(tenant: Tenant) -> dict[str, Expected]:
         target = _target(tenant, item.truth_customers)
         outcome = _file_outcome(tenant, item, target, special)
         current = item.label.label_id if item.label else None
-        label = target if outcome == "labeled" else next(
-            (label.name for label in tenant.labels if label.id == current), None
+        label = (
+            target
+            if outcome == "labeled"
+            else next((label.name for label in tenant.labels if label.id == current), None)
         )
         expected[item.id] = Expected(item.truth_customers, label, outcome)
     return expected
@@ -121,7 +123,9 @@ def _check_tenant_state(tenant: Tenant, files: dict[str, Expected], messages: di
         for item in tenant.files.items.values():
             if item.is_folder or not item.alive:
                 continue
-            carried = next((label.name for label in tenant.labels if item.label and label.id == item.label.label_id), None)
+            carried = next(
+                (label.name for label in tenant.labels if item.label and label.id == item.label.label_id), None
+            )
             wanted = files[item.id].label if item.id in files else None
             assert carried == wanted, (item.name, item.truth_customers, carried, wanted)
         for mailbox in tenant.mail.mailboxes.values():
@@ -149,9 +153,7 @@ def _expected_coverage(tenant: Tenant, expected: list[Expected]) -> dict[str, di
 
 def _unattributed(tenant: Tenant) -> int:
     files = sum(1 for i in tenant.files.items.values() if not i.is_folder and i.alive and not i.truth_customers)
-    mail = sum(
-        1 for mailbox in tenant.mail.mailboxes.values() for m in mailbox.messages() if not m.truth_customers
-    )
+    mail = sum(1 for mailbox in tenant.mail.mailboxes.values() for m in mailbox.messages() if not m.truth_customers)
     return files + mail
 
 

@@ -133,7 +133,9 @@ async def test_an_expired_approval_is_void(store: Store, ctx: DeletionContext, c
         assert [a.approver for a in await valid_approvals(session, ctx, current, clock.now)] == [APPROVER_B]
 
 
-async def test_unanswered_plans_expire_and_take_no_more_decisions(store: Store, ctx: DeletionContext, clock: Clock) -> None:
+async def test_unanswered_plans_expire_and_take_no_more_decisions(
+    store: Store, ctx: DeletionContext, clock: Clock
+) -> None:
     plan = await new_plan(store, ctx)
     clock.now += timedelta(hours=ctx.policy.approvals.ttl_hours + 1)
 

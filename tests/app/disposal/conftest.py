@@ -26,7 +26,11 @@ def live(tenant: Tenant) -> Iterator[EmulatorServer]:
 
 
 @pytest.fixture
-async def deletion(live: EmulatorServer, tmp_path: Path) -> AsyncIterator[LiveDeletion]:
+async def deletion(
+    live: EmulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[LiveDeletion]:
+    # The Teams SDK's HTTP clients trust what SSL_CERT_FILE names (teams-notes.md, pitfall 9).
+    monkeypatch.setenv("SSL_CERT_FILE", live.endpoints.ca_bundle)
     opened = await open_live_deletion(live, tmp_path)
     try:
         yield opened

@@ -48,14 +48,16 @@ def test_a_dict_full_of_secrets_is_logged_without_any(captured: tuple[logging.Lo
         "webhook_secrets": [SECRETS[1]],
         "notification": {"subscriptionId": "sub-1", "clientState": SECRETS[4], "resource": "Users/u/Messages/m"},
         "message": {"subject": "Q1", "body": {"contentType": "html", "content": SECRETS[3]}, "bodyPreview": SECRETS[3]},
-        "form": {"password": SECRETS[5], "refresh_token": SECRETS[6], "code": SECRETS[7]},
+        "form": {"password": SECRETS[5], "refresh_token": SECRETS[6], "authorization_code": SECRETS[7]},
     }
     logger.info("graph.debug_dump", extra={"payload": sensitive, "access_token": JWT})
     logger.info("as an argument: %s", sensitive)
     output = stream.getvalue()
     for secret in SECRETS:
         assert secret not in output
-    first, second = lines(stream)
+    logger.info("graph.error", extra={"code": "paymentRequired", "status": 402})
+    first, second, third = lines(stream)
+    assert (third["code"], third["status"]) == ("paymentRequired", 402)  # error codes stay readable
     assert first["event"] == "graph.debug_dump"
     payload = first["payload"]
     assert isinstance(payload, dict)

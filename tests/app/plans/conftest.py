@@ -58,7 +58,7 @@ def make_context(clock: Clock) -> Callable[..., DeletionContext]:
         }
         values.update(settings)
         return DeletionContext(
-            settings=Settings(_env_file=None, **values),  # type: ignore[call-arg]
+            settings=Settings(_env_file=None, **values),
             policy=policy or default_policy(),
             external_holds=holds or FixedHolds(),
             datamap=ListDataMap(items or []),

@@ -67,6 +67,18 @@ def approvers(tenant: Tenant) -> list[User]:
 
 def emulator_settings(live: EmulatorServer, database_url: str, **overrides: Any) -> Settings:
     """Every endpoint pointed at the local tenant; nothing else differs from production settings."""
+    return Settings(_env_file=None, **emulator_values(live, database_url, **overrides))
+
+
+def settings_environment(values: dict[str, Any]) -> dict[str, str]:
+    """The same settings as STEWARD_* variables, for a subprocess."""
+    return {
+        f"STEWARD_{name.upper()}": ",".join(value) if isinstance(value, list) else str(value)
+        for name, value in values.items()
+    }
+
+
+def emulator_values(live: EmulatorServer, database_url: str, **overrides: Any) -> dict[str, Any]:
     endpoints = live.endpoints
     teams = teams_config(live.tenant, endpoints.base_url)
     values: dict[str, Any] = {
@@ -92,7 +104,7 @@ def emulator_settings(live: EmulatorServer, database_url: str, **overrides: Any)
         "http_timeout_s": 30,
     }
     values.update(overrides)
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+    return values
 
 
 async def import_customers(session: AsyncSession, tenant: Tenant) -> None:
@@ -207,6 +219,17 @@ class LiveDeletion:
             response = await client.request(method, f"{self.live.endpoints.control_url}{path}", **kwargs)
         assert response.status_code < 400, response.text
         return response.json() if response.content else None
+
+    async def requests(self, **filters: Any) -> list[dict[str, Any]]:
+        """The tenant's request log, every page."""
+        records: list[dict[str, Any]] = []
+        params: dict[str, Any] = {"top": 1000, **filters}
+        while True:
+            page = await self.control("GET", "/requests", params=params)
+            records.extend(page["value"])
+            if not page.get("nextLink") or not page["value"]:
+                return records
+            params = {**params, "since": page["value"][-1]["seq"]}
 
 
 async def open_live_deletion(live: EmulatorServer, directory: Any, **overrides: Any) -> LiveDeletion:

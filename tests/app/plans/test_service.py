@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from app.models import Approval, HoldSource, ItemHold, OutboxMessage, PlanStatus, TriggerKind
+from app.models import Approval, DeletionPlan, HoldSource, ItemHold, OutboxMessage, PlanStatus, TriggerKind
 from app.plans.context import DeletionContext
 from app.plans.holds import RETENTION_LABEL, HoldHit
 from app.plans.manifest import ManifestHeader, ManifestLine, manifest_hash
@@ -77,7 +77,17 @@ async def test_manifest_lists_every_item_with_action_and_reason(
     assert plan.manifest_hash == manifest_hash(
         ManifestHeader(plan.id, "tenant-1", ("C1",), "company_decision", plan.reason, False, 14),
         [
-            ManifestLine(i.kind, i.container_id, i.item_id, i.etag, i.size, i.name_hash, i.action, i.exclusion_reason, tuple(i.shared_with))
+            ManifestLine(
+                i.kind,
+                i.container_id,
+                i.item_id,
+                i.etag,
+                i.size,
+                i.name_hash,
+                i.action,
+                i.exclusion_reason,
+                tuple(i.shared_with),
+            )
             for i in reversed(items)
         ],
     )
@@ -93,13 +103,21 @@ async def test_customer_level_holds_and_customer_requests_exclude(
     async with store.sessionmaker() as session, session.begin():
         session.add(ItemHold(customer_id="C1", source=HoldSource.legal_hold, reason="dispute", created_by="legal"))
         session.add(
-            ItemHold(container_id="container-file", kind="file", source=HoldSource.customer_request, reason="keep", created_by="x")
+            ItemHold(
+                container_id="container-file",
+                kind="file",
+                source=HoldSource.customer_request,
+                reason="keep",
+                created_by="x",
+            )
         )
         released = ItemHold(item_id="m2", source=HoldSource.manual, reason="old", created_by="x")
         session.add(released)
         await session.flush()
         released.released_at = released.created_at
-    ctx = make_context(items=[mapped("f1", "C1"), mapped("m1", "C2", kind="message"), mapped("m2", "C2", kind="message")])
+    ctx = make_context(
+        items=[mapped("f1", "C1"), mapped("m1", "C2", kind="message"), mapped("m2", "C2", kind="message")]
+    )
 
     _, items_c1 = await build(store, ctx, request("C1"))
     _, items_c2 = await build(store, ctx, request("C2"))
@@ -137,7 +155,9 @@ async def test_incomplete_or_resyncing_data_map_builds_nothing(
 async def test_caps_require_extra_approvals(store: Store, make_context: Callable[..., DeletionContext]) -> None:
     policy = default_policy().model_copy(
         update={
-            "approvals": default_policy().approvals.model_copy(update={"max_items_per_plan": 1, "max_plans_per_hour": 2})
+            "approvals": default_policy().approvals.model_copy(
+                update={"max_items_per_plan": 1, "max_plans_per_hour": 2}
+            )
         }
     )
     ctx = make_context(items=[mapped("a", "C1"), mapped("b", "C1"), mapped("c", "C2")], policy=policy)
@@ -146,9 +166,12 @@ async def test_caps_require_extra_approvals(store: Store, make_context: Callable
     small, _ = await build(store, ctx, request("C2"))
     small_again, _ = await build(store, ctx, request("C2"))  # the third plan within the hour
 
-    assert big.required_approvals == 3 and "over the cap of 1 per plan" in big.cap_reasons[0]
-    assert small.required_approvals == 2 and small.cap_reasons == []
-    assert small_again.required_approvals == 3 and "plans in the last hour" in small_again.cap_reasons[0]
+    assert big.required_approvals == 3
+    assert "over the cap of 1 per plan" in big.cap_reasons[0]
+    assert small.required_approvals == 2
+    assert small.cap_reasons == []
+    assert small_again.required_approvals == 3
+    assert "plans in the last hour" in small_again.cap_reasons[0]
 
 
 async def test_dry_run_is_never_submitted_and_exports_csv_and_json(
@@ -169,7 +192,10 @@ async def test_dry_run_is_never_submitted_and_exports_csv_and_json(
     ]
     assert [stage["after_days"] for stage in facts["timeline"]] == [0, 14, 93]
     rows = list(csv.DictReader(io.StringIO(export_csv(items))))
-    assert [(r["item_id"], r["action"], r["exclusion_reason"]) for r in rows] == [("gone", "delete", ""), ("kept", "exclude", "legal_hold")]
+    assert [(r["item_id"], r["action"], r["exclusion_reason"]) for r in rows] == [
+        ("gone", "delete", ""),
+        ("kept", "exclude", "legal_hold"),
+    ]
     document = json.loads(export_json(plan, items))
     assert document["plan"]["manifest_hash"] == plan.manifest_hash
     assert len(document["items"]) == 2
@@ -211,13 +237,16 @@ async def test_excluding_an_item_changes_the_hash_voids_approvals_and_sends_a_ne
     old_hash = plan.manifest_hash
 
     async with store.sessionmaker() as session, session.begin():
-        current = await session.get(type(plan), plan.id)
+        current = await session.get(DeletionPlan, plan.id)
+        assert current is not None
         await exclude_item(session, ctx, current, items[0].id, reason="customer wants to keep it", by=PERSON)
         new_hash, version = current.manifest_hash, current.manifest_version
 
-    assert new_hash != old_hash and version == 2
+    assert new_hash != old_hash
+    assert version == 2
     async with store.sessionmaker() as session:
         approval = (await session.execute(select(Approval))).scalar_one()
         cards = (await session.execute(select(OutboxMessage.key).order_by(OutboxMessage.id))).scalars().all()
-    assert approval.voided_at is not None and "manifest changed" in (approval.void_reason or "")
+    assert approval.voided_at is not None
+    assert "manifest changed" in (approval.void_reason or "")
     assert cards == [f"plan:{plan.id}:card:v1", f"plan:{plan.id}:card:v2"]

@@ -63,7 +63,11 @@ def test_bot_card_has_execute_buttons_carrying_only_plan_and_hash(validator: jso
     assert card["version"] == "1.5"
     assert actions["Approve"]["type"] == actions["Reject"]["type"] == "Action.Execute"
     assert actions["Approve"]["data"] == {"plan_id": "a" * 32, "manifest_hash": "f" * 64}
-    assert actions["Review"] == {"type": "Action.OpenUrl", "title": "Review", "url": f"https://steward.example/plans/{'a' * 32}"}
+    assert actions["Review"] == {
+        "type": "Action.OpenUrl",
+        "title": "Review",
+        "url": f"https://steward.example/plans/{'a' * 32}",
+    }
     facts = {fact["title"]: fact["value"] for fact in card["body"][2]["facts"]}
     assert facts["Customer"].endswith("(C0003)")
     assert facts["To delete"] == "12 messages, 4 files (5.1 MB)"

@@ -205,3 +205,14 @@ class TestHooks:
     def test_hooking_an_unknown_type_is_refused(self) -> None:
         with pytest.raises(ValueError, match="unknown admin event type"):
             service.on_admin_event("customer.deleted")
+
+
+def test_the_openapi_document_describes_every_event_strictly() -> None:
+    app = RunningApp(app_settings()).app
+    body = app.openapi()["paths"][URL]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert "$ref" not in str(body)
+    variants = {variant["properties"]["type"]["const"]: variant for variant in body["oneOf"]}
+    assert set(variants) == {"customer.deletion_requested", "customer.activity", "customer.status_changed"}
+    for variant in variants.values():
+        assert variant["additionalProperties"] is False
+        assert variant["properties"]["data"]["additionalProperties"] is False

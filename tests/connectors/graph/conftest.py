@@ -214,16 +214,15 @@ class LiveGraph:
     async def requests(self, **filters: Any) -> list[dict[str, Any]]:
         """The emulator's request log (Graph and token requests), following its paging."""
         records: list[dict[str, Any]] = []
-        params: dict[str, Any] = {"top": 1000, **filters}
-        url = "/requests"
+        response = await self.control.get("/requests", params={"top": 1000, **filters})
         while True:
-            response = await self.control.get(url, params=params)
             assert response.status_code == 200, response.text
             body = response.json()
             records.extend(body["value"])
             if not body.get("nextLink"):
                 return records
-            url, params = body["nextLink"], {}
+            # The nextLink carries its own query; passing params (even empty ones) would replace it.
+            response = await self.control.get(body["nextLink"])
 
     async def clear_requests(self) -> None:
         await self.control.delete("/requests")

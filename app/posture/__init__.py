@@ -1,0 +1,1 @@
+"""Storage posture: whether the privacy policy's storage promises (two-factor sign-in, SSL in transit) hold."""
