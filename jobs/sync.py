@@ -24,6 +24,7 @@ from app.config import Settings
 from app.customers.repository import CustomerRepository
 from app.customers.service import to_record
 from app.datamap.repository import reading
+from app.datamap.service import datamap_service
 from app.datamap.sync import DatamapSync, DriveTarget, SyncCounters
 from app.db.base import utc_now
 from app.labeling.service import LabelCounters, Labeler
@@ -250,6 +251,11 @@ async def run_sync_cycle(
     for drive in discovery.drives:
         report.drives += 1
         await _container(report, connector, f"drive:{drive.drive_id}", partial(sync.sync_drive, drive))
+    async with sessions() as session, session.begin():
+        # A do-not-disclose flag set since the last cycle raises the customer's items before labeling.
+        report.datamap.protected += await datamap_service.protect_do_not_disclose(
+            session, policy=runtime.policy, labels=runtime.labels, now=utc_now()
+        )
     labeler = Labeler(
         sessions,
         connector,

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.db.base import utc_now
 from app.db.engine import READ_ONLY_OPTION
 from app.kit.repository import RepositoryBase
-from app.models import DatamapItem, DatamapLink, SyncCursor
+from app.models import Customer, DatamapItem, DatamapLink, SyncCursor
 from connectors.graph.paging import Cursor
 
 # SQLite allows 32k bound parameters per statement in current builds, far fewer in old ones: stay well below.
@@ -89,6 +89,19 @@ class DatamapItemRepository(RepositoryBase[DatamapItem]):
             statement = statement.where(DatamapItem.kind == kind)
         rows = (await self.session.execute(statement)).tuples().all()
         return list(rows)
+
+    async def of_protected_customers_below(self, category: str) -> Sequence[DatamapItem]:
+        """Items of a do-not-disclose customer not yet in `category` (the flag may have been set since)."""
+        protected = (
+            select(DatamapLink.item_pk)
+            .join(Customer, Customer.id == DatamapLink.customer_id)
+            .where(Customer.do_not_disclose.is_(True))
+        )
+        return await self.get_all(
+            self.select()
+            .where(DatamapItem.id.in_(protected), DatamapItem.category != category)
+            .order_by(DatamapItem.id)
+        )
 
     async def customer_counts(self, customer_id: str) -> Sequence[tuple[str, str, str, int]]:
         """(kind, category, label_state, count) for the customer's items."""

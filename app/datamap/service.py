@@ -1,10 +1,18 @@
-"""Reading a customer's data map: counts and a page of items with the rules that tie each to the customer."""
+"""A customer's data map (counts and a page of items with the rules that tie each to the customer), and keeping
+stored verdicts in step with consent flags changed since the items were classified."""
+
+from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.customers.service import customers_service
 from app.datamap.repository import DatamapItemRepository
 from app.datamap.schemas import AttributionReason, CustomerDatamap, DatamapCounts, DatamapItemRead
+from app.models import LabelState
+from app.policy.labels import LabelMap
+from app.policy.schemas import Policy
+
+HIGHLY_CONFIDENTIAL = "highly_confidential"
 
 
 class DatamapService:
@@ -47,6 +55,23 @@ class DatamapService:
             ],
             next_after=shown[-1][0].id if len(rows) > limit and shown else None,
         )
+
+    async def protect_do_not_disclose(
+        self, session: AsyncSession, *, policy: Policy, labels: LabelMap, now: datetime
+    ) -> int:
+        """Raise the items of customers who asked not to be disclosed (since their items were classified) to
+        highly confidential, as the classifier would (app.classification.verdict); the labeler then applies the
+        label. Lifting the flag lowers nothing: labels are never downgraded, and over-protecting is the safe side.
+        """
+        target = labels.by_category[HIGHLY_CONFIDENTIAL] if HIGHLY_CONFIDENTIAL in policy.labels.apply_to else None
+        raised = await DatamapItemRepository(session).of_protected_customers_below(HIGHLY_CONFIDENTIAL)
+        for item in raised:
+            item.category, item.category_reason = HIGHLY_CONFIDENTIAL, "a customer asked not to disclose"
+            item.target_label_id = target.id if target else None
+            if target is not None and item.label_state != LabelState.in_progress:
+                item.label_state, item.label_reason, item.label_detail = LabelState.pending, None, None
+                item.label_updated_at = now
+        return len(raised)
 
 
 datamap_service = DatamapService()

@@ -54,6 +54,7 @@ class SyncCounters:
     removed: int = 0
     content_read: int = 0
     content_skipped: int = 0
+    protected: int = 0  # items raised because their customer asked not to be disclosed since they were classified
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.audit.service import audit
 from app.auth.dependencies import Principal
@@ -205,9 +205,8 @@ async def receive(
             "name": actor.name,
         },
     )
-    demand.gagged, was = False, demand.gagged
-    await enqueue_customer_notice(session, demand, now=now)
-    demand.gagged = was
+    if not demand.gagged:
+        await enqueue_customer_notice(session, demand, now=now)
     await enqueue_legal_update(session, demand, event="received", seq=record.seq, now=now)
     return demand
 
@@ -427,6 +426,12 @@ async def release_due(session: AsyncSession, ctx: DisclosureContext) -> list[str
         await release_after_window(session, ctx, demand_id, actor=scheduler)
         released.append(demand_id)
     return released
+
+
+async def release_due_job(sessionmaker: async_sessionmaker[AsyncSession], ctx: DisclosureContext) -> list[str]:
+    """The scheduler's entry point for release_due, in a transaction of its own."""
+    async with sessionmaker() as session, session.begin():
+        return await release_due(session, ctx)
 
 
 async def close(

@@ -23,5 +23,10 @@ async def storage_posture(
 ) -> PostureReport:
     """Whether the policy's storage promises hold; each violation names the user or setting and the fix."""
     return await build_report(
-        session, graph=graph, settings=request.app.state.settings, policy=policy, guard=guard, now=utc_now()
+        session,
+        graph=graph,
+        settings=request.app.state.settings,
+        policy=policy,
+        guard=guard.for_report(),
+        now=utc_now(),
     )

@@ -1,9 +1,10 @@
 """The guard as a FastAPI dependency, and how to tell from a route whether its output goes through it.
 
-A route that returns customer information declares `guard: GuardDep` (the audience follows the caller's roles)
-or `guard: PublicGuardDep` (published output such as marketing references) and renders customers through it.
+A route that returns customer information declares `guard: GuardDep` (the audience follows the caller's roles),
+`guard: PublicGuardDep` (published output such as marketing references), or, for callers identified another way
+(the web UI's session), a dependency made by `guard_for_principal`, and renders customers through it.
 tests/app/privacy/test_routes.py walks every route of the app and fails when one that returns customer fields
-lacks the dependency.
+lacks such a dependency.
 """
 
 from collections.abc import Awaitable, Callable, Iterator

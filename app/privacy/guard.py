@@ -139,6 +139,12 @@ class DisclosureGuard:
         self.audience = audience
         self._public_kinds = frozenset(policy.public_information.kinds)
 
+    def for_report(self) -> "DisclosureGuard":
+        """Reports travel (exported, forwarded, shown on screens): they get the shared-channel view, whoever asks."""
+        if self.audience in (Audience.STAFF, Audience.AUTHORITY):
+            return DisclosureGuard(self.policy, Audience.CHANNEL)
+        return self
+
     def is_public(self, customer: CustomerInfo, field: CustomerField) -> bool:
         """Public information under the policy, and the customer has not asked us to keep even that."""
         kind = PUBLIC_KIND.get(field)

@@ -325,6 +325,14 @@ def require_user(*any_of: str) -> Callable[[Request], Awaitable[WebUser]]:
     return dependency
 
 
+async def session_principal(request: Request) -> Principal:
+    """The signed-in person as a Principal (for dependencies shared with the API, like the disclosure guard)."""
+    user = current_user(request)
+    if user is None:
+        raise SignInRequired("please sign in")
+    return user.principal
+
+
 def _origin(url: str) -> str:
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc}".lower()

@@ -31,7 +31,7 @@ from app.exceptions import AppError, BadRequest, NotFound
 from app.models import Decision, DisclosureStatus
 from app.plans.context import DeletionContext
 from app.plans.service import Requester, exclude_item, get_plan
-from app.privacy.dependencies import audience_for, current_policy
+from app.privacy.dependencies import current_policy, guard_for_principal
 from app.privacy.guard import DisclosureGuard
 from app.web import service
 from app.web.auth import (
@@ -45,6 +45,7 @@ from app.web.auth import (
     current_user,
     require_user,
     safe_next,
+    session_principal,
     set_cookie,
     verify_csrf,
     web_sign_in,
@@ -184,6 +185,8 @@ Deciders = Annotated[WebUser, Depends(require_user(APPROVER))]
 Editors = Annotated[WebUser, Depends(require_user(*service.PLAN_EDITORS))]
 DisclosureReaders = Annotated[WebUser, Depends(require_user(*service.DISCLOSURE_READERS))]
 Auditors = Annotated[WebUser, Depends(require_user(*service.AUDIT_READERS))]
+# Customer information on a page goes through the do-not-disclose guard, for the signed-in person's audience.
+Guard = Annotated[DisclosureGuard, Depends(guard_for_principal(session_principal))]
 DemandId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$")]
 PlanId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$")]
 FilterValue = Annotated[str, Query(max_length=100, pattern=r"^[a-z_]*$")]
@@ -192,10 +195,6 @@ FilterValue = Annotated[str, Query(max_length=100, pattern=r"^[a-z_]*$")]
 def settings_of(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
-
-
-def guard_for(request: Request, user: WebUser) -> DisclosureGuard:
-    return DisclosureGuard(current_policy(request), audience_for(user.principal))
 
 
 def deletion_context(request: Request) -> DeletionContext:
@@ -250,10 +249,8 @@ async def signed_out(request: Request) -> Response:
 
 
 @router.get("/", response_class=HTMLResponse)
-async def dashboard(request: Request, user: Staff, session: ReadSession) -> Response:
-    data = await service.dashboard(
-        session, user=user, policy=current_policy(request), guard=guard_for(request, user), now=utc_now()
-    )
+async def dashboard(request: Request, user: Staff, guard: Guard, session: ReadSession) -> Response:
+    data = await service.dashboard(session, user=user, policy=current_policy(request), guard=guard, now=utc_now())
     return render(request, "dashboard.html", user, active="dashboard", dashboard=data)
 
 
@@ -261,20 +258,23 @@ async def dashboard(request: Request, user: Staff, session: ReadSession) -> Resp
 async def customers(
     request: Request,
     user: CustomerReaders,
+    guard: Guard,
     session: ReadSession,
     after: Annotated[str | None, Query(max_length=64)] = None,
 ) -> Response:
-    page = await service.customer_list(session, after=after, guard=guard_for(request, user))
+    page = await service.customer_list(session, after=after, guard=guard)
     return render(request, "customers.html", user, active="customers", page=page)
 
 
 @router.get("/customers/{customer_id}", response_class=HTMLResponse)
 async def customer(
-    request: Request, customer_id: Annotated[str, Path(max_length=64)], user: CustomerReaders, session: ReadSession
+    request: Request,
+    customer_id: Annotated[str, Path(max_length=64)],
+    user: CustomerReaders,
+    guard: Guard,
+    session: ReadSession,
 ) -> Response:
-    page = await service.customer_page(
-        session, customer_id, policy=current_policy(request), guard=guard_for(request, user), now=utc_now()
-    )
+    page = await service.customer_page(session, customer_id, policy=current_policy(request), guard=guard, now=utc_now())
     return render(request, "customer.html", user, active="customers", page=page)
 
 
@@ -286,6 +286,7 @@ async def plan(
     request: Request,
     plan_id: PlanId,
     user: Staff,
+    guard: Guard,
     session: ReadSession,
     action: FilterValue = "",
     kind: FilterValue = "",
@@ -305,7 +306,7 @@ async def plan(
         deletion_context(request),
         plan_id,
         user=user,
-        guard=guard_for(request, user),
+        guard=guard,
         wanted=wanted,
         suggested=decision,
     )
@@ -373,18 +374,24 @@ async def plan_exclude_item(
 
 @router.get("/disclosures", response_class=HTMLResponse)
 async def disclosures(
-    request: Request, user: DisclosureReaders, session: ReadSession, status: DisclosureStatus | None = None
+    request: Request,
+    user: DisclosureReaders,
+    guard: Guard,
+    session: ReadSession,
+    status: DisclosureStatus | None = None,
 ) -> Response:
-    found = await service.demands(session, status=status, guard=guard_for(request, user))
+    found = await service.demands(session, status=status, guard=guard)
     return render(
         request, "disclosures.html", user, active="disclosures", demands=found, status=status, statuses=DisclosureStatus
     )
 
 
 @router.get("/disclosures/{demand_id}", response_class=HTMLResponse)
-async def disclosure(request: Request, demand_id: DemandId, user: DisclosureReaders, session: ReadSession) -> Response:
+async def disclosure(
+    request: Request, demand_id: DemandId, user: DisclosureReaders, guard: Guard, session: ReadSession
+) -> Response:
     context = DisclosureContext(settings=settings_of(request), policy=current_policy(request))
-    found = await service.demand(session, context, demand_id, guard_for(request, user))
+    found = await service.demand(session, context, demand_id, guard)
     return render(request, "disclosure.html", user, active="disclosures", demand=found)
 
 

@@ -48,6 +48,24 @@ SYNC_SEED = SeedConfig(
 )
 
 
+# The least that still has customers with guests, mail, files and staff: for tests of the cycle's mechanics.
+TINY_SEED = SeedConfig(
+    seed=31,
+    customers=2,
+    staff=2,
+    threads_per_customer=1,
+    messages_per_thread=1,
+    internal_messages_per_mailbox=1,
+    files_per_customer=1,
+    internal_files_per_drive=1,
+)
+
+
+def sqlite_store_at(directory: Path) -> Database:
+    """A SQLite store of its own, for tests whose subject is not the database (they run on one backend)."""
+    return Database("sqlite", f"sqlite+aiosqlite:///{directory / 'steward.db'}")
+
+
 @dataclass
 class LiveTenant:
     server: EmulatorServer
@@ -102,7 +120,7 @@ async def live_tenant(tenant: Tenant) -> AsyncIterator[LiveTenant]:
         )
         control = httpx.AsyncClient(base_url=endpoints.control_url, verify=endpoints.ca_bundle, timeout=30)
         settings = Settings(
-            _env_file=None,  # type: ignore[call-arg]
+            _env_file=None,
             tenant_id=endpoints.tenant_id,
             client_id=endpoints.client_id,
             identifier_hash_key=SecretStr("sync-test-key"),
@@ -206,9 +224,9 @@ class World:
 
 
 @contextlib.asynccontextmanager
-async def world(database: Database) -> AsyncIterator[World]:
+async def world(database: Database, seed: SeedConfig = SYNC_SEED) -> AsyncIterator[World]:
     """The seeded tenant served over HTTPS, its registry imported into a fresh store, a SyncRuntime started."""
-    tenant = build_tenant(SYNC_SEED)
+    tenant = build_tenant(seed)
     async with fresh_store(database) as sessions, live_tenant(tenant) as live:
         await import_registry(sessions, tenant)
         yield World(tenant, live, sessions, await SyncRuntime.start(live.connector, live.settings))

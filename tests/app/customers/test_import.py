@@ -121,7 +121,8 @@ async def test_bad_rows_are_reported_by_row_number_and_good_rows_kept(session: A
 
 
 async def test_json_rows_that_are_not_objects_are_rejected_not_dropped(session: AsyncSession) -> None:
-    report = await _import(session, _json([{"id": "J1", "legal_name": "One"}, "J2", {"legal_name": "no id"}]))
+    rows: list[Any] = [{"id": "J1", "legal_name": "One"}, "J2", {"legal_name": "no id"}]
+    report = await _import(session, json.dumps(rows).encode())
     assert report.created == 1
     assert [(p.row, p.errors) for p in report.rejected] == [
         (2, ["id: is required", "legal_name: is required"]),

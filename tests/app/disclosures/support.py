@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -15,6 +15,7 @@ from app.auth.dependencies import ADMIN, LEGAL, Principal
 from app.config import Settings
 from app.disclosures.context import DisclosureContext
 from app.disclosures.export import Fetched, ItemMissing
+from app.disclosures.service import DemandIntake, ScopeSpec
 from app.models import Customer, DatamapItem, DatamapLink
 from app.policy import Policy
 from app.teams.sender import Posted
@@ -56,7 +57,7 @@ def make_context(tmp_path: Path, clock: Clock | None = None, **overrides: Any) -
         "notification_mailbox": "privacy@contoso.test",
         "disclosure_contact_email": "legal@contoso.test",
     }
-    settings = Settings(_env_file=None, **(values | overrides))  # type: ignore[call-arg]
+    settings = Settings(_env_file=None, **(values | overrides))
     return DisclosureContext(settings=settings, policy=Policy(), clock=clock or Clock())
 
 
@@ -186,3 +187,20 @@ class FakeTeams:
 
     async def aclose(self) -> None:
         return None
+
+
+YEAR_2025 = ScopeSpec(date_from=datetime(2025, 1, 1, tzinfo=UTC), date_to=datetime(2025, 12, 31, tzinfo=UTC))
+
+
+def intake(**changes: object) -> DemandIntake:
+    base = DemandIntake(
+        customer_id="C0001",
+        authority="Công an TP.HCM",
+        legal_basis="Điều 12 Luật An ninh mạng 2018",
+        reference="CV-123/2026",
+        data_description="thư và tài liệu trao đổi năm 2025",
+        scope=YEAR_2025,
+        deadline=T0 + timedelta(days=30),
+        gagged=False,
+    )
+    return replace(base, **changes)  # type: ignore[arg-type]

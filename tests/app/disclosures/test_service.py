@@ -17,7 +17,7 @@ from app.disclosures.context import DisclosureContext
 from app.disclosures.export import NotApproved, PackageGone
 from app.disclosures.machine import TransitionRefused
 from app.disclosures.repository import DemandRepository
-from app.disclosures.service import DemandIntake, Narrowing, ObjectionTooLate, ScopeSpec
+from app.disclosures.service import Narrowing, ObjectionTooLate, ScopeSpec
 from app.exceptions import BadRequest, Conflict, NotFound
 from app.models import (
     AuditRecord,
@@ -48,28 +48,13 @@ from tests.app.disclosures.support import (
     FakeMail,
     FakeTeams,
     content_of,
+    intake,
     keys,
     make_context,
     seed,
     sha,
 )
 from tests.app.plans.support import FixedHolds, ListDataMap
-
-YEAR_2025 = ScopeSpec(date_from=datetime(2025, 1, 1, tzinfo=UTC), date_to=datetime(2025, 12, 31, tzinfo=UTC))
-
-
-def intake(**changes: object) -> DemandIntake:
-    base = DemandIntake(
-        customer_id="C0001",
-        authority="Công an TP.HCM",
-        legal_basis="Điều 12 Luật An ninh mạng 2018",
-        reference="CV-123/2026",
-        data_description="thư và tài liệu trao đổi năm 2025",
-        scope=YEAR_2025,
-        deadline=T0 + timedelta(days=30),
-        gagged=False,
-    )
-    return replace(base, **changes)  # type: ignore[arg-type]
 
 
 @pytest.fixture

@@ -149,12 +149,15 @@ class DisclosureMachine(RuleBasedStateMachine):
         target=demands, gagged=st.booleans(), customer=st.sampled_from(sorted(SCOPES)), choice=st.integers(0, 1)
     )
     def first_demand(self, gagged: bool, customer: str, choice: int) -> str:
-        return self.receive(gagged, customer, choice)
+        return self.take_in(gagged, customer, choice)
 
     # A few demands at a time, so that sequences go deep into each one rather than wide.
     @precondition(lambda machine: machine.references < 3)
     @rule(target=demands, gagged=st.booleans(), customer=st.sampled_from(sorted(SCOPES)), choice=st.integers(0, 1))
     def receive(self, gagged: bool, customer: str, choice: int) -> str:
+        return self.take_in(gagged, customer, choice)
+
+    def take_in(self, gagged: bool, customer: str, choice: int) -> str:
         self.references += 1
         scopes = SCOPES[customer]
         intake = DemandIntake(

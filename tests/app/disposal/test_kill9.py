@@ -88,7 +88,7 @@ async def test_kill_9_at_random_points_loses_nothing_and_repeats_nothing(
         untouched_files = {item_id for item_id, item in tenant.files.items.items() if item.alive} - {
             i.item_id for i in doomed
         }
-    await deletion.control("PUT", "/profile", json={"latency_ms": 15, "jitter_ms": 10})
+    await deletion.control("PUT", "/profile", json={"latency_ms": 5, "jitter_ms": 5})
     await deletion.control("DELETE", "/requests")
 
     database = Path(deletion.store.url.split("///", 1)[1])

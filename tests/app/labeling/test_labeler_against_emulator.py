@@ -1,5 +1,10 @@
 """The labeler against the local tenant over HTTPS: never downgrading, a person's label, 402/423 outcomes,
-resuming an accepted job after a restart, mail labels, and types that cannot carry a label."""
+resuming an accepted job after a restart, mail labels, and types that cannot carry a label.
+
+The store is not their subject (the acceptance test in tests/jobs runs on both backends): SQLite only.
+"""
+
+from pathlib import Path
 
 from sqlalchemy import update
 
@@ -9,8 +14,7 @@ from app.policy.schemas import Labels
 from emulator.files.store import DriveItem, LabelAssignment
 from emulator.mail.store import MSIP_LABELS_PROPERTY
 from emulator.state import Customer
-from tests.conftest import Database
-from tests.jobs.live import World, world
+from tests.jobs.live import World, sqlite_store_at, world
 
 
 def _ordinary_customer(w: World) -> Customer:
@@ -72,8 +76,8 @@ async def _state(w: World, item_id: str) -> tuple[str, str | None]:
     return row.label_state, row.label_reason
 
 
-async def test_labels_people_chose_are_kept_or_raised_as_the_policy_says(empty_database: Database) -> None:
-    async with world(empty_database) as w:
+async def test_labels_people_chose_are_kept_or_raised_as_the_policy_says(tmp_path: Path) -> None:
+    async with world(sqlite_store_at(tmp_path)) as w:
         customer = _ordinary_customer(w)
         higher, lower, foreign, plain = _files_of(w, customer)[:4]
         with w.tenant.lock:
@@ -105,8 +109,8 @@ async def test_labels_people_chose_are_kept_or_raised_as_the_policy_says(empty_d
         assert _carried(w, higher.id)[0] == "Highly Confidential"
 
 
-async def test_a_402_stops_file_labeling_for_the_cycle(empty_database: Database) -> None:
-    async with world(empty_database) as w:
+async def test_a_402_stops_file_labeling_for_the_cycle(tmp_path: Path) -> None:
+    async with world(sqlite_store_at(tmp_path)) as w:
         customer = _ordinary_customer(w)
         await _sync_files_of(w, customer)
         assert (await w.live.control.put("/billing", json={"metered": False})).status_code == 200
@@ -120,8 +124,8 @@ async def test_a_402_stops_file_labeling_for_the_cycle(empty_database: Database)
         assert [r["path"].rsplit("/", 1)[-1] for r in assigns].count("assignSensitivityLabel") == 1
 
 
-async def test_locked_files_fail_for_good_or_wait_for_a_later_cycle(empty_database: Database) -> None:
-    async with world(empty_database) as w:
+async def test_locked_files_fail_for_good_or_wait_for_a_later_cycle(tmp_path: Path) -> None:
+    async with world(sqlite_store_at(tmp_path)) as w:
         customer = _ordinary_customer(w)
         double_key, deferred = _files_of(w, customer)[:2]
         for item, reason in ((double_key, "fileDoubleKeyEncrypted"), (deferred, "fileDecryptionDeferred")):
@@ -140,8 +144,8 @@ async def test_locked_files_fail_for_good_or_wait_for_a_later_cycle(empty_databa
         assert _carried(w, deferred.id)[0] == "Confidential"
 
 
-async def test_an_accepted_job_is_resumed_after_a_restart_not_assigned_again(empty_database: Database) -> None:
-    async with world(empty_database) as w:
+async def test_an_accepted_job_is_resumed_after_a_restart_not_assigned_again(tmp_path: Path) -> None:
+    async with world(sqlite_store_at(tmp_path)) as w:
         customer = _ordinary_customer(w)
         await _sync_files_of(w, customer)
         slow = await w.live.control.patch("/files/settings", json={"labelOperationDelaySeconds": 3600})
@@ -164,8 +168,8 @@ async def test_an_accepted_job_is_resumed_after_a_restart_not_assigned_again(emp
             assert _carried(w, row.item_id)[0] == w.runtime.labels.by_id[row.target_label_id or ""].name
 
 
-async def test_mail_keeps_a_higher_label_a_person_chose(empty_database: Database) -> None:
-    async with world(empty_database) as w:
+async def test_mail_keeps_a_higher_label_a_person_chose(tmp_path: Path) -> None:
+    async with world(sqlite_store_at(tmp_path)) as w:
         customer = _ordinary_customer(w)
         with w.tenant.lock:
             [(mailbox, chosen), (_, plain)] = [
@@ -195,8 +199,8 @@ async def test_mail_keeps_a_higher_label_a_person_chose(empty_database: Database
             assert "Steward: Confidential" in plain.categories
 
 
-async def test_files_that_cannot_carry_a_label_are_skipped_without_asking_graph(empty_database: Database) -> None:
-    async with world(empty_database) as w:
+async def test_files_that_cannot_carry_a_label_are_skipped_without_asking_graph(tmp_path: Path) -> None:
+    async with world(sqlite_store_at(tmp_path)) as w:
         customer = _ordinary_customer(w)
         with w.tenant.lock:
             site = w.tenant.files.sites[customer.site_id or ""]

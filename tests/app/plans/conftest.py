@@ -5,12 +5,13 @@ from datetime import datetime
 from typing import Any
 
 import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from app.config import Settings
 from app.db.base import utc_now
 from app.plans.context import DeletionContext
 from app.policy import Policy, default_policy
-from tests.app.plans.support import FixedHolds, ListDataMap, Store, migrated_store
+from tests.app.plans.support import FixedHolds, ListDataMap, Store
 from tests.conftest import Database
 
 APPROVER_A = "aaaaaaaa-0000-4000-8000-00000000000a"
@@ -20,13 +21,17 @@ REQUESTER = "dddddddd-0000-4000-8000-00000000000d"
 
 
 @pytest.fixture
-async def store(empty_database: Database) -> AsyncIterator[Store]:
-    """A freshly migrated store per test, on SQLite and on PostgreSQL."""
-    migrated, engine = await migrated_store(empty_database.url, empty_database.connect_args)
-    try:
-        yield migrated
-    finally:
-        await engine.dispose()
+async def store(database: Database, engine: AsyncEngine) -> AsyncIterator[Store]:
+    """The session's migrated store (SQLite and PostgreSQL), every test inside an outer transaction rolled back
+    at the end. Each `async with sessionmaker() as s, s.begin()` of the code under test is a savepoint in it, so
+    its commits and rollbacks behave as usual, one after the other."""
+    async with engine.connect() as connection:
+        outer = await connection.begin()
+        maker = async_sessionmaker(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
+        try:
+            yield Store(database.url, maker)
+        finally:
+            await outer.rollback()
 
 
 class Clock:

@@ -78,12 +78,21 @@ class TestPublicInformation:
         assert no_names.display_name(FakeCustomer()) == "C0001"
 
 
+def test_reports_get_the_shared_view_whoever_asks() -> None:
+    customer = FakeCustomer(do_not_disclose=True)
+    for audience in Audience:
+        assert DisclosureGuard(Policy(), audience).for_report().display_name(customer) == "C0001 (do-not-disclose)"
+    assert (
+        DisclosureGuard(Policy(), Audience.STAFF).for_report().display_name(FakeCustomer()) == "Công ty TNHH Minh Phát"
+    )
+
+
 class TestReferences:
     @pytest.mark.parametrize(
         ("flags", "allowed"),
         [({}, True), ({"do_not_disclose": True}, False), ({"marketing_opt_out": True}, False)],
     )
-    def test_only_customers_without_either_flag(self, flags: dict[str, bool], allowed: bool) -> None:
+    def test_only_customers_without_either_flag(self, flags: dict[str, Any], allowed: bool) -> None:
         line = DisclosureGuard(Policy(), Audience.PUBLIC).reference_line(FakeCustomer(**flags))
         assert (line is not None) is allowed
         if line is not None:

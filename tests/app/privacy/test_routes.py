@@ -42,7 +42,7 @@ NO_CUSTOMER_INFORMATION = {
 def returns_customer_information(route: object) -> bool:
     model = getattr(route, "response_model", None)
     if model is None:
-        methods = getattr(route, "methods", set()) or set()
+        methods: set[str] = getattr(route, "methods", None) or set()
         return not any((method, getattr(route, "path", "")) in NO_CUSTOMER_INFORMATION for method in methods)
     return bool(customer_fields_in(model))
 

@@ -15,6 +15,12 @@ from tests.app.apps import app_settings
 from tests.app.web.conftest import BASE_URL, REDIRECT_URI, SESSION_SECRET, People, Web
 
 
+@pytest.fixture(scope="module")
+def web_backend() -> None:
+    """Sign-in, sessions and CSRF never touch the store: SQLite only (the page tests cover both backends)."""
+    return None
+
+
 def set_cookie_attributes(response: httpx.Response, name: str) -> dict[str, str]:
     for header in response.headers.get_list("set-cookie"):
         cookie: SimpleCookie = SimpleCookie()

@@ -87,12 +87,19 @@ async def browser(chromium: Path, steward: StewardServer, emulator: EmulatorServ
 
 @pytest.fixture
 async def page(browser: Browser) -> AsyncIterator[Page]:
+    """A fresh browser profile; at the end, no page may have broken its Content-Security-Policy."""
     context = await browser.new_context(viewport={"width": 1366, "height": 900}, locale="vi-VN")
     page = await context.new_page()
+    violations: list[str] = []
+    page.on(
+        "console",
+        lambda message: violations.append(message.text) if "Content Security Policy" in message.text else None,
+    )
     try:
         yield page
     finally:
         await context.close()
+    assert violations == []
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -6,6 +6,7 @@ Create Date: 2026-11-25
 """
 
 from collections.abc import Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
@@ -20,7 +21,7 @@ JSON = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 TIMESTAMP = sa.DateTime(timezone=True)
 
 
-def _customer_columns() -> list[sa.Column[object]]:
+def _customer_columns() -> list[sa.Column[Any]]:
     # Built afresh each time: a Column object can belong to one table only, and tests upgrade twice.
     return [
         sa.Column("tax_codes", JSON, server_default=sa.text("'[]'"), nullable=False),
@@ -35,7 +36,7 @@ def _customer_columns() -> list[sa.Column[object]]:
     ]
 
 
-def _sync_cursor_columns() -> list[sa.Column[object]]:
+def _sync_cursor_columns() -> list[sa.Column[Any]]:
     return [
         sa.Column("is_delta", sa.Boolean(), server_default=sa.false(), nullable=False),
         sa.Column("resync_started_at", TIMESTAMP, nullable=True),
