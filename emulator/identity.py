@@ -913,13 +913,18 @@ _PAGE_HEADERS = {
 }
 
 
-def _page(title: str, body: str, status: int = 200) -> HTMLResponse:
+def _page(title: str, body: str, status: int = 200, *, form_target: str | None = None) -> HTMLResponse:
     document = (
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{html.escape(title)}</title><style>{_PAGE_STYLE}</style></head><body>{body}</body></html>"
     )
-    return HTMLResponse(document, status_code=status, headers=_PAGE_HEADERS)
+    headers = dict(_PAGE_HEADERS)
+    if form_target:
+        # Browsers apply form-action to the redirect that follows the POST: allow the validated reply origin.
+        target = urlsplit(form_target)
+        headers["Content-Security-Policy"] += f" {target.scheme}://{target.netloc}"
+    return HTMLResponse(document, status_code=status, headers=headers)
 
 
 def _error_page(aadsts: int, message: str) -> HTMLResponse:
@@ -1038,7 +1043,7 @@ def _sign_in_form(request: Request, segment: str, auth: _AuthorizeRequest, tenan
         '<input id="password" name="password" type="password" autocomplete="current-password" required>'
         '<button type="submit">Sign in</button></form>'
     )
-    return _page("Sign in to your account", body)
+    return _page("Sign in to your account", body, form_target=auth.redirect_uri)
 
 
 def _authorize_params(pairs: list[tuple[str, str]]) -> dict[str, str]:

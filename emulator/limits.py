@@ -232,6 +232,7 @@ class _Outcome:
     dropped: bool = False  # an injected connection reset: no response on purpose
     request_id: str | None = None
     extra_headers: list[tuple[bytes, bytes]] = field(default_factory=list)
+    recorded: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -527,6 +528,8 @@ class Limits:
         info = self._describe(scope, batch_id if isinstance(batch_id, str) else None)
         outcome = _Outcome()
         slot: tuple[str | None, str] | None = None
+        # Logged before the response's last byte leaves: a client that reads the log once answered sees its request.
+        send = self._observing(send, outcome, lambda: self._record(info, outcome, started))
         try:
             fired = self._fired_faults(info) if self.faults else []
             delay_ms = sum(f.spec.delay_ms for f in fired if f.spec.kind == "slow")
@@ -576,7 +579,7 @@ class Limits:
                     return
                 if info.batch_id is None:
                     await self._latency()
-            await app(scope, receive, self._observing(send, outcome))
+            await app(scope, receive, send)
         except Exception:
             if outcome.status == 0 and not outcome.dropped:
                 outcome.status = 500
@@ -588,10 +591,14 @@ class Limits:
                     self._in_flight[slot] = remaining
                 else:
                     self._in_flight.pop(slot, None)
-            self._record(info, outcome, started)
+            if not outcome.recorded:
+                self._record(info, outcome, started)
 
     @staticmethod
-    def _observing(send: Send, outcome: _Outcome) -> Callable[[Message], Awaitable[None]]:
+    def _observing(send: Send, outcome: _Outcome, record: Callable[[], None]) -> Callable[[Message], Awaitable[None]]:
+        # Bytes still to send before the client has the whole response (Content-Length), when declared.
+        remaining: list[int | None] = [None]
+
         async def observe(message: Message) -> None:
             if message["type"] == "http.response.start":
                 outcome.status = int(message["status"])
@@ -599,13 +606,21 @@ class Limits:
                 outcome.request_id = next(
                     (value.decode("latin-1") for name, value in headers if name.lower() == b"request-id"), None
                 )
+                length = next((value for name, value in headers if name.lower() == b"content-length"), None)
+                remaining[0] = int(length) if length is not None and length.isdigit() else None
                 if outcome.extra_headers:
                     message = {**message, "headers": headers + outcome.extra_headers}
+            elif message["type"] == "http.response.body" and not outcome.recorded:
+                if remaining[0] is not None:
+                    remaining[0] -= len(message.get("body", b""))
+                if not message.get("more_body", False) or (remaining[0] is not None and remaining[0] <= 0):
+                    record()
             await send(message)
 
         return observe
 
     def _record(self, info: _RequestInfo, outcome: _Outcome, started: float) -> None:
+        outcome.recorded = True
         record = RequestRecord(
             seq=next(self._seq),
             at=time.time(),

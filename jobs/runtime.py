@@ -43,8 +43,9 @@ class Runtime:
     client: GraphClient
     connector: GraphConnector
     datamap: DataMapReader
-    cards: CardSender | None
     mailer: Mailer | None
+    _cards: CardSender | None = None
+    _cards_built: bool = False
 
     @classmethod
     async def open(cls, settings: Settings, *, datamap: DataMapReader | None = None) -> "Runtime":
@@ -83,9 +84,15 @@ class Runtime:
             client=client,
             connector=connector,
             datamap=datamap or StoreDataMap(sessionmaker),
-            cards=card_sender(settings),
             mailer=mailer,
         )
+
+    @property
+    def cards(self) -> CardSender | None:
+        # Built on first use: the Teams SDK costs seconds to import, and most runs (execution) never post a card.
+        if not self._cards_built:
+            self._cards, self._cards_built = card_sender(self.settings), True
+        return self._cards
 
     def context(self) -> DeletionContext:
         # A fresh GraphHolds per use: its hold report and container caches belong to one plan or chunk.
@@ -103,8 +110,8 @@ class Runtime:
         return Relay(self.sessionmaker, self.settings, cards=self.cards, mailer=self.mailer)
 
     async def aclose(self) -> None:
-        if self.cards is not None:
-            await self.cards.aclose()
+        if self._cards is not None:
+            await self._cards.aclose()
         await self.client.aclose()
         await self.credential.close()
         await self.engine.dispose()

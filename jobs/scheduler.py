@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC
 
@@ -20,6 +21,7 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 
 from app.audit.service import audit
 from app.config import Settings
@@ -72,7 +74,7 @@ async def run_job(job_id: str) -> None:
     state = _state
     if state is None or job_id not in JOBS:
         return
-    if not await state.leader.renew():
+    if not await _leadership(state.leader.renew, "renew"):
         log.warning("not the scheduler leader any more: %s not run", job_id)
         return
     runtime = state.runtime
@@ -110,6 +112,15 @@ def _start_scheduler(settings: Settings) -> AsyncIOScheduler:
     return scheduler
 
 
+async def _leadership(call: Callable[[], Awaitable[bool]], what: str) -> bool:
+    """A store that is briefly unavailable (locked, restarting) means "not leading": the safe answer."""
+    try:
+        return await call()
+    except SQLAlchemyError as exc:
+        log.warning("scheduler lease %s failed: %s", what, type(exc).__name__)
+        return False
+
+
 async def _sleep(stop: asyncio.Event, seconds: float) -> None:
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), timeout=seconds)
@@ -124,24 +135,27 @@ async def run(settings: Settings, *, stop: asyncio.Event | None = None) -> None:
     renew_every = max(0.2, settings.scheduler_lease_s / 3)
     try:
         while not stop.is_set():
-            if not await leader.acquire():
+            if not await _leadership(leader.acquire, "acquire"):
                 await _sleep(stop, renew_every)
                 continue
-            async with runtime.sessionmaker() as session, session.begin():
-                await audit.append(
-                    session,
-                    actor=f"service:{leader.holder}",
-                    action="scheduler.leader",
-                    subject="scheduler",
-                    payload={"epoch": leader.epoch},
-                )
+            try:
+                async with runtime.sessionmaker() as session, session.begin():
+                    await audit.append(
+                        session,
+                        actor=f"service:{leader.holder}",
+                        action="scheduler.leader",
+                        subject="scheduler",
+                        payload={"epoch": leader.epoch},
+                    )
+            except SQLAlchemyError as exc:  # the change of leader still shows in job_run (holder, epoch)
+                log.warning("could not audit the new scheduler leader: %s", type(exc).__name__)
             log.info("leading the scheduler (epoch %s)", leader.epoch)
             _state = SchedulerState(runtime, leader)
             scheduler = _start_scheduler(settings)
             try:
                 while not stop.is_set():
                     await _sleep(stop, renew_every)
-                    if not await leader.renew():
+                    if not await _leadership(leader.renew, "renew"):
                         log.warning("lost the scheduler lease; stopping the scheduler")
                         break
             finally:

@@ -110,7 +110,7 @@ async def test_two_scheduler_processes_never_run_the_same_job_twice(sqlite_store
         {
             "STEWARD_ENV": "testing",
             "STEWARD_DATABASE_URL": store.url,
-            "STEWARD_SCHEDULER_TICK_S": "0.3",
+            "STEWARD_SCHEDULER_TICK_S": "0.5",
             "STEWARD_SCHEDULER_LEASE_S": "1.5",
             "STEWARD_LOG_LEVEL": "WARNING",
         }

@@ -10,6 +10,7 @@ SQLite store per example. Whatever the sequence, these hold after every step:
 """
 
 import asyncio
+import atexit
 import shutil
 import tempfile
 from collections import Counter
@@ -83,6 +84,7 @@ def template_store() -> Path:
     global _template
     if _template is None:
         directory = Path(tempfile.mkdtemp(prefix="disclosure-template-"))
+        atexit.register(shutil.rmtree, directory, ignore_errors=True)
         path = directory / "steward.db"
 
         async def build() -> None:

@@ -36,6 +36,9 @@ NO_CUSTOMER_INFORMATION = {
     ("GET", "/auth/callback"): "a redirect after sign-in",
     ("POST", "/auth/signout"): "a redirect",
     ("GET", "/auth/signed-out"): "a static page",
+    ("GET", "/audit"): "audit chain verification: record counts, sequence numbers and problems",
+    ("POST", "/plans/{plan_id}/decision"): "a 303 redirect back to the plan page",
+    ("POST", "/plans/{plan_id}/items/{item_id}/exclude"): "a 303 redirect back to the plan page",
 }
 
 

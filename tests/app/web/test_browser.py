@@ -17,7 +17,6 @@ from playwright.async_api import Browser, Page, async_playwright, expect
 from app.config import Settings
 from app.db.engine import create_engine, create_sessionmaker
 from app.models import DeletionPlan, PlanStatus
-from emulator import identity
 from emulator.server import EmulatorServer
 from emulator.state import User
 from tests.app.apps import app_settings
@@ -57,16 +56,7 @@ def steward(emulator: EmulatorServer, people: People, store: Database) -> Iterat
             approvers=[user.id for user in (*people.approvers, people.approver_legal)],
         )
 
-    with StewardServer(settings_for) as server, pytest.MonkeyPatch.context() as patch:
-        # The tenant's sign-in page says form-action 'self', and Chromium applies form-action to the redirect
-        # that follows the form (to the reply URL), so no sign-in could ever complete in a browser. Entra
-        # allows it; until emulator/identity.py names the validated reply URL's origin there, the test does.
-        csp = identity._PAGE_HEADERS["Content-Security-Policy"]
-        patch.setitem(
-            identity._PAGE_HEADERS,
-            "Content-Security-Policy",
-            csp.replace("form-action 'self'", f"form-action 'self' {server.base_url}"),
-        )
+    with StewardServer(settings_for) as server:
         yield server
 
 
@@ -104,7 +94,10 @@ async def page(browser: Browser) -> AsyncIterator[Page]:
 
 @pytest.fixture(scope="module", autouse=True)
 def artifacts() -> Path:
+    """The screenshot directory, holding this run's pictures only."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    for old in ARTIFACTS.glob("*.png"):
+        old.unlink()
     return ARTIFACTS
 
 
