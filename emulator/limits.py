@@ -608,8 +608,10 @@ class Limits:
                 )
                 length = next((value for name, value in headers if name.lower() == b"content-length"), None)
                 remaining[0] = int(length) if length is not None and length.isdigit() else None
-                if outcome.extra_headers:
-                    message = {**message, "headers": headers + outcome.extra_headers}
+                present = {name.lower() for name, _ in headers}
+                extra = [(name, value) for name, value in outcome.extra_headers if name.lower() not in present]
+                if extra:  # an error response built here carries them already
+                    message = {**message, "headers": headers + extra}
             elif message["type"] == "http.response.body" and not outcome.recorded:
                 if remaining[0] is not None:
                     remaining[0] -= len(message.get("body", b""))

@@ -44,6 +44,9 @@ class SchedulerState:
 
 
 _state: SchedulerState | None = None
+# Job runs in flight: awaited (or cancelled and awaited) before the store they use is closed.
+_running: set[asyncio.Task[None]] = set()
+DRAIN_S = 30.0
 
 
 def sync_url(database_url: str) -> str:
@@ -77,6 +80,17 @@ async def run_job(job_id: str) -> None:
     if not await _leadership(state.leader.renew, "renew"):
         log.warning("not the scheduler leader any more: %s not run", job_id)
         return
+    task = asyncio.current_task()
+    if task is not None:
+        _running.add(task)
+    try:
+        await _run_recorded(state, job_id)
+    finally:
+        if task is not None:
+            _running.discard(task)
+
+
+async def _run_recorded(state: SchedulerState, job_id: str) -> None:
     runtime = state.runtime
     async with runtime.sessionmaker() as session, session.begin():
         run = JobRun(job_id=job_id, holder=state.leader.holder, epoch=state.leader.epoch, started_at=utc_now())
@@ -121,6 +135,16 @@ async def _leadership(call: Callable[[], Awaitable[bool]], what: str) -> bool:
         return False
 
 
+async def _drain() -> None:
+    """Let running jobs finish (they are idempotent, but a half-closed store would hang them), then cancel."""
+    if not _running:
+        return
+    _, pending = await asyncio.wait(set(_running), timeout=DRAIN_S)
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(*pending, return_exceptions=True)
+
+
 async def _sleep(stop: asyncio.Event, seconds: float) -> None:
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), timeout=seconds)
@@ -160,6 +184,7 @@ async def run(settings: Settings, *, stop: asyncio.Event | None = None) -> None:
                         break
             finally:
                 scheduler.shutdown(wait=False)
+                await _drain()
                 _state = None
     finally:
         await leader.release()

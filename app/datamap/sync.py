@@ -11,7 +11,6 @@ Two kinds of change are recognised as our own and cause no work: a file whose la
 """
 
 import hashlib
-import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -36,8 +35,6 @@ from connectors.base import NotFound
 from connectors.graph.connector import GraphConnector
 from connectors.graph.models import DriveItem, Message
 from connectors.graph.paging import DeltaPage
-
-log = logging.getLogger(__name__)
 
 Change = Literal["new", "changed", "echo"]
 T = TypeVar("T")
