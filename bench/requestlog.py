@@ -51,15 +51,15 @@ class RequestLog:
     async def graph_requests(self) -> list[Record]:
         """Every Graph request logged since the last clear, oldest first."""
         records: list[Record] = []
-        url, params = "/requests", {"path_prefix": GRAPH_PREFIX, "top": "1000"}
+        response = await self._control.get("/requests", params={"path_prefix": GRAPH_PREFIX, "top": "1000"})
         while True:
-            response = await self._control.get(url, params=params)
             response.raise_for_status()
             body = response.json()
             records.extend(Record.of(raw) for raw in body["value"])
             if not body.get("nextLink"):
                 return records
-            url, params = body["nextLink"], {}
+            # The nextLink carries its own query: passing params, even empty ones, would replace it.
+            response = await self._control.get(body["nextLink"])
 
     async def set_files_settings(self, settings: dict[str, Any]) -> None:
         (await self._control.patch("/files/settings", json=settings)).raise_for_status()

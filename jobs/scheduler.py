@@ -187,6 +187,8 @@ async def run(settings: Settings, *, stop: asyncio.Event | None = None) -> None:
                 await _drain()
                 _state = None
     finally:
+        import sys as _dbg
+        print("TASKS", [t.get_coro() for t in asyncio.all_tasks() if t is not asyncio.current_task()], file=_dbg.stderr)
         await leader.release()
         await runtime.aclose()
 

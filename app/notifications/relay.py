@@ -26,6 +26,7 @@ from app.teams.cards import card_view, plan_card, plan_url
 from app.teams.sender import CardSender, TeamsError
 
 log = logging.getLogger(__name__)
+DELIVERED_KINDS = (DELETION_CONFIRMATION, PLAN_CARD, PLAN_CARD_UPDATE, PLAN_REMINDER)
 
 CLAIM_S = 300
 MAX_ATTEMPTS = 8
@@ -80,9 +81,13 @@ class Relay:
 
     async def _claim(self) -> list[int]:
         now = self._clock()
-        claimable = or_(
-            and_(OutboxMessage.status == OutboxStatus.pending, OutboxMessage.next_attempt_at <= now),
-            and_(OutboxMessage.status == OutboxStatus.sending, OutboxMessage.claimed_until <= now),
+        # Other domains share the outbox table with their own relays: claim only the kinds delivered here.
+        claimable = and_(
+            OutboxMessage.kind.in_(DELIVERED_KINDS),
+            or_(
+                and_(OutboxMessage.status == OutboxStatus.pending, OutboxMessage.next_attempt_at <= now),
+                and_(OutboxMessage.status == OutboxStatus.sending, OutboxMessage.claimed_until <= now),
+            ),
         )
         claimed: list[int] = []
         async with self._sessionmaker() as session, session.begin():
