@@ -126,7 +126,9 @@ class Settings(BaseSettings):
     teams_bot_app_secret: SecretStr = Field(default=SecretStr(""), description="Client secret of the bot's app.")
     teams_bot_token_endpoint: str = Field(
         default="",
-        description="Token endpoint for the bot's client credentials; empty: <authority_host>/<tenant_id>/oauth2/v2.0/token.",
+        description=(
+            "Token endpoint for the bot's client credentials; empty: <authority_host>/<tenant_id>/oauth2/v2.0/token."
+        ),
     )
     teams_openid_metadata_url: str = Field(
         default="https://login.botframework.com/v1/.well-known/openidconfiguration",

@@ -18,13 +18,15 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from bench import classifier, notify, scale, sync_label
+from bench import classifier, cycle, notify, scale, sync_label
 from bench.isolated import run_isolated
 from bench.results import RESULTS_DIR, chart, write
 from bench.tenant import TINY, config_for_items, running_tenant
 from emulator.seed import SeedConfig
 
-SCENARIOS = ("sync_label", "incremental", "classifier", "scale", "notify")
+SCENARIOS = ("sync_label", "incremental", "cycle", "classifier", "scale", "notify")
+# The product cycle walks containers one after another: a small tenant keeps it to minutes.
+CYCLE_ITEMS = 1_500
 ONE_MILLION = 1_000_000
 
 
@@ -118,6 +120,10 @@ def run(plan: Plan, selected: list[str], output: Path, *, draw: bool) -> dict[st
                 cursors = sync_label.full_sync(info).run.result.cursors
             if "incremental" in selected:
                 scenarios["incremental"] = {**sync_label.incremental(info, cursors), "mode": plan.mode}
+    if "cycle" in selected:
+        print(f"cycle (jobs/sync.py; profile {plan.profile}) ...", flush=True)
+        with running_tenant(plan.tenant(CYCLE_ITEMS), profile=plan.profile) as info:
+            scenarios["cycle"] = {**cycle.cycle(info), "mode": plan.mode, "profile": plan.profile}
     if "classifier" in selected:
         print("classifier ...", flush=True)
         scenarios["classifier"] = {**_classifier(plan), "mode": plan.mode}

@@ -42,22 +42,22 @@ def _describe(tenant: Tenant) -> tuple[list[ItemMetadata], list[tuple[ItemMetada
             mail.append((item, message))
     files: list[ItemMetadata] = []
     store = tenant.files
-    for item in store.items.values():
-        if item.is_folder or item.parent_id is None:
+    for stored in store.items.values():
+        if stored.is_folder or stored.parent_id is None:
             continue
         names: list[str] = []
-        parent = store.items.get(item.parent_id)
+        parent = store.items.get(stored.parent_id)
         while parent is not None and parent.parent_id is not None:
             names.append(parent.name)
             parent = store.items.get(parent.parent_id)
-        drive = store.drives[item.drive_id]
+        drive = store.drives[stored.drive_id]
         files.append(
             ItemMetadata(
-                id=item.id,
+                id=stored.id,
                 kind="file",
                 path=f"/drives/{drive.id}/root:/" + "/".join(reversed(names)),
                 site=store.sites[drive.site_id].web_url,
-                modified_by=(item.modified_by,),
+                modified_by=(stored.modified_by,),
             )
         )
     return [item for item, _ in mail] + files, mail
@@ -92,8 +92,6 @@ async def measure(config: SeedConfig) -> ClassifierRun:
     started = time.process_time()
     for item, body in sample:
         findings = classifier.scan_text(body)
-        classifier.classify(
-            ItemMetadata(id=item.id, kind="message", participants=item.participants, findings=findings)
-        )
+        classifier.classify(ItemMetadata(id=item.id, kind="message", participants=item.participants, findings=findings))
     text_cpu_s = time.process_time() - started
     return ClassifierRun(len(items), cpu_s, len(sample), text_cpu_s)

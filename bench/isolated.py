@@ -11,7 +11,7 @@ import multiprocessing
 import resource
 import time
 import traceback
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any, Generic, TypeVar
@@ -28,7 +28,7 @@ class Isolated(Generic[T]):
     wall_s: float  # the whole child, imports included
 
 
-def _child(target: Callable[..., Awaitable[Any]], args: tuple[Any, ...], pipe: Connection) -> None:
+def _child(target: Callable[..., Coroutine[Any, Any, Any]], args: tuple[Any, ...], pipe: Connection) -> None:
     started = time.perf_counter()
     try:
         result = asyncio.run(target(*args))
@@ -42,7 +42,7 @@ def _child(target: Callable[..., Awaitable[Any]], args: tuple[Any, ...], pipe: C
     )
 
 
-def run_isolated(target: Callable[..., Awaitable[T]], *args: Any) -> Isolated[T]:
+def run_isolated(target: Callable[..., Coroutine[Any, Any, T]], *args: Any) -> Isolated[T]:
     """`await target(*args)` in a spawned process; `target` and `args` must be picklable (module-level)."""
     context = multiprocessing.get_context("spawn")
     parent, child = context.Pipe(duplex=False)

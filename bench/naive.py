@@ -117,20 +117,17 @@ class _Loop:
         """Walk the drive folder by folder: children of the root, then of each folder found."""
         files = 0
         pending = ["root"]
+
+        def visit(item: Any) -> None:
+            nonlocal files
+            if item.folder is not None:
+                pending.append(item.id)
+            elif item.file is not None:
+                files += 1
+
         while pending:
-            folder_id = pending.pop()
-            found: list[str] = []
-
-            def visit(item: Any) -> None:
-                nonlocal files
-                if item.folder is not None:
-                    found.append(item.id)
-                elif item.file is not None:
-                    files += 1
-
-            children = self.sdk.drives.by_drive_id(drive_id).items.by_drive_item_id(folder_id).children
+            children = self.sdk.drives.by_drive_id(drive_id).items.by_drive_item_id(pending.pop()).children
             await self.each(await self.get(children), visit)
-            pending.extend(found)
         return files
 
 

@@ -70,7 +70,9 @@ def running_service(directory: Path) -> Iterator[tuple[str, str]]:
     database_url = f"sqlite+aiosqlite:///{directory / 'steward.db'}"
     env = {**os.environ, "STEWARD_ENV": "development", "STEWARD_DATABASE_URL": database_url}
     # cwd: a developer's .env in the repository must not leak into the measurement.
-    subprocess.run([*_steward(), "db", "upgrade"], cwd=directory, env=env, check=True, capture_output=True)
+    subprocess.run(  # noqa: S603 - our own console script
+        [*_steward(), "db", "upgrade"], cwd=directory, env=env, check=True, capture_output=True
+    )
     port = _free_port()
     process = subprocess.Popen(  # noqa: S603 - our own console script
         [*_steward(), "serve", "--port", str(port)],

@@ -41,4 +41,3 @@ def scale(sizes: list[int], *, profile: str, tiny: SeedConfig | None = None) -> 
         print(f"  scale {size:,} items ...", flush=True)
         results[str(size)] = measure(size, profile=profile, config=tiny)
     return results
-

@@ -33,6 +33,9 @@ from connectors.graph.paging import Cursor
 from connectors.graph.transport import steward_user_agent
 
 BENCH_HASH_KEY = b"steward-benchmark-identifier-hash-key"
+# Drives enumerated at once. SharePoint's budget limits units, not concurrency, so without a cap every drive of a
+# large tenant would hold a page in memory at the same time; 32 keeps the resource-unit budget busy regardless.
+DRIVE_CONCURRENCY = 32
 
 
 @dataclass
@@ -118,11 +121,13 @@ class StewardClient:
             allowed_hosts=["127.0.0.1"],
             ca_bundle=Path(endpoints["ca_bundle"]),
         )
+        # Outlook's per-mailbox limits are Graph's documented ones, kept whatever the tenant enforces; the
+        # SharePoint budget depends on the tenant's licence band, so it follows the profile (none when off).
         budget = ThrottleBudget(
             mailbox_concurrency=profile["outlook_concurrency"],
             mailbox_requests_per_window=profile["outlook_requests_per_window"],
             mailbox_window_s=profile["outlook_window_s"],
-            sharepoint_ru_limits=[(profile["ru_per_minute"], 60.0)],
+            sharepoint_ru_limits=[(profile["ru_per_minute"], 60.0)] if profile["sharepoint_limits"] else [],
         )
         self.graph = GraphConnector(
             self.client,
@@ -165,6 +170,7 @@ class Syncer:
         self.classifier = classifier
         self.counts = SyncCounts()
         self.cursors: dict[str, Cursor] = {}
+        self._drives = asyncio.Semaphore(DRIVE_CONCURRENCY)
 
     def _message(self, user_id: str, message: Message) -> None:
         if message.is_removed:
@@ -226,11 +232,12 @@ class Syncer:
     async def drive(self, drive_id: str, site_url: str | None) -> None:
         key = f"drive:{drive_id}"
         folders = FolderPaths()
-        async for page in self.graph.files.drive_delta(drive_id, cursor=self.cursors.get(key)):
-            self.counts.pages += 1
-            for item in page.items:
-                self._file(drive_id, site_url, item, folders)
-            self.cursors[key] = page.cursor
+        async with self._drives:
+            async for page in self.graph.files.drive_delta(drive_id, cursor=self.cursors.get(key)):
+                self.counts.pages += 1
+                for item in page.items:
+                    self._file(drive_id, site_url, item, folders)
+                self.cursors[key] = page.cursor
 
     async def site(self, site_id: str, site_url: str | None) -> None:
         drives = await self.graph.files.site_drives(site_id)

@@ -2,8 +2,9 @@
 
 sync_label: a full sync of every mailbox folder and drive through Steward's Graph layer, each item classified as it
 arrives (bench.steward), then the naive loop (bench.naive) on the same tenant, same profile, same run. Each client
-runs in a fresh process, so its peak RSS is its own. Labels are not written: see `labels_applied` and
-`label_ceiling_s` in the result, and bench/README.md for why a 100k-item label pass is bounded by Graph, not by us.
+runs in a fresh process, so its peak RSS is its own. Classification is from metadata (no body or file content is
+read: `content_scanned`), and labels are not written: see `labels_applied` and `label_ceiling_s` in the result, and
+bench/README.md for why a 100k-item label pass is bounded by Graph's limits, not by the client.
 
 incremental: every container resumed from the deltaLink the full sync stored, on the unchanged tenant; the
 emulator's request log counts what was sent (target: one request per cursor).
@@ -120,6 +121,7 @@ def sync_label(info: TenantInfo, *, naive_mailboxes: int | None) -> tuple[dict[s
         "parked": counts.parked,
         "steward_cpu_s": round(steward.run.cpu_s, 1),
         "classified": run.items,
+        "content_scanned": False,
         "customer_items": counts.customer_items,
         "labels_applied": False,
         "labels_due": counts.files_due + sum(counts.messages_due.values()),

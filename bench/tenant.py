@@ -19,6 +19,7 @@ from emulator.seed import SeedConfig
 START_TIMEOUT_S = 900.0  # a 1M-item tenant takes about a minute to seed; leave room on a loaded machine
 MIN_MAILBOXES = 20  # the Graph connector issue's acceptance tenant: >= 20 mailboxes
 CALIBRATION_CUSTOMERS = 40
+SIZE_MARGIN = 1.002
 
 # Volume knobs for tenants of 10k items and more: each customer adds 240 messages and 40 files.
 LARGE = SeedConfig(
@@ -84,8 +85,8 @@ def config_for_items(items: int) -> SeedConfig:
     slope = (count_items(replace(knobs, customers=CALIBRATION_CUSTOMERS)).items - base) / CALIBRATION_CUSTOMERS
     if items <= base or slope <= 0:
         return knobs
-    # One customer more than the line says: the seed's randomness must not leave the tenant just short.
-    return replace(knobs, customers=math.ceil((items - base) / slope) + 1)
+    # A little above the line: the seed's randomness must not leave the tenant just short of the size asked for.
+    return replace(knobs, customers=math.ceil((items - base) / slope * SIZE_MARGIN) + 1)
 
 
 @dataclass(frozen=True)

@@ -74,16 +74,16 @@ def misfire_grace_s(settings: Settings) -> int:
 
 async def run_job(job_id: str) -> None:
     """The one function APScheduler calls (a textual reference, so the persistent job store can hold it)."""
-    state = _state
-    if state is None or job_id not in JOBS:
-        return
-    if not await _leadership(state.leader.renew, "renew"):
-        log.warning("not the scheduler leader any more: %s not run", job_id)
-        return
     task = asyncio.current_task()
     if task is not None:
         _running.add(task)
     try:
+        state = _state
+        if state is None or job_id not in JOBS:
+            return
+        if not await _leadership(state.leader.renew, "renew"):
+            log.warning("not the scheduler leader any more: %s not run", job_id)
+            return
         await _run_recorded(state, job_id)
     finally:
         if task is not None:
@@ -135,11 +135,15 @@ async def _leadership(call: Callable[[], Awaitable[bool]], what: str) -> bool:
         return False
 
 
-async def _drain() -> None:
-    """Let running jobs finish (they are idempotent, but a half-closed store would hang them), then cancel."""
-    if not _running:
+async def _drain(*, everything: bool = False) -> None:
+    """Let running jobs finish (they are idempotent, but a store closed under them would hang them), then
+    cancel what is left and wait for the cancellations, so the database closes with nothing still using it.
+    `everything`: every other task of the process too (e.g. connection clean-ups spawned by a cancellation)."""
+    current = asyncio.current_task()
+    tasks = {task for task in (asyncio.all_tasks() if everything else _running) if task is not current}
+    if not tasks:
         return
-    _, pending = await asyncio.wait(set(_running), timeout=DRAIN_S)
+    _, pending = await asyncio.wait(tasks, timeout=DRAIN_S)
     for task in pending:
         task.cancel()
     await asyncio.gather(*pending, return_exceptions=True)
@@ -187,8 +191,7 @@ async def run(settings: Settings, *, stop: asyncio.Event | None = None) -> None:
                 await _drain()
                 _state = None
     finally:
-        import sys as _dbg
-        print("TASKS", [t.get_coro() for t in asyncio.all_tasks() if t is not asyncio.current_task()], file=_dbg.stderr)
+        await _drain(everything=True)
         await leader.release()
         await runtime.aclose()
 

@@ -15,8 +15,9 @@ import pytest
 from bench.results import write
 
 ROOT = Path(__file__).resolve().parents[2]
-NUMBER = {"type": "number"}
-COUNT = {"type": "integer", "minimum": 0}
+NUMBER: dict[str, object] = {"type": "number"}
+COUNT: dict[str, object] = {"type": "integer", "minimum": 0}
+BOOLEAN: dict[str, object] = {"type": "boolean"}
 
 
 def _scenario(required: dict[str, dict[str, object]]) -> dict[str, object]:
@@ -32,7 +33,11 @@ SCHEMA = {
             "type": "object",
             "required": ["cpu", "cores", "python"],
             "additionalProperties": False,
-            "properties": {"cpu": {"type": "string"}, "cores": {"type": "integer", "minimum": 1}, "python": {"type": "string"}},
+            "properties": {
+                "cpu": {"type": "string"},
+                "cores": {"type": "integer", "minimum": 1},
+                "python": {"type": "string"},
+            },
         },
         "profile": {"type": "object", "required": ["name", "latency_ms", "outlook_limits", "ru_per_minute"]},
         "scenarios": {
@@ -50,8 +55,8 @@ SCHEMA = {
                         "requests_per_1000_items": NUMBER,
                         "peak_rss_mb": NUMBER,
                         "unhandled_429": COUNT,
-                        "naive_extrapolated": {"type": "boolean"},
-                        "labels_applied": {"type": "boolean"},
+                        "naive_extrapolated": BOOLEAN,
+                        "labels_applied": BOOLEAN,
                     }
                 ),
                 "incremental": _scenario({"cursors": COUNT, "requests": COUNT}),

@@ -21,7 +21,12 @@ from tests.jobs.live import fresh_store, sqlite_store_at
 
 DRIVE = "drive-1"
 DELTA = f"https://graph.test/v1.0/drives/{DRIVE}/items/root/delta()"
-LABELS = [("l-public", "Public", 0), ("l-general", "General", 1), ("l-conf", "Confidential", 2), ("l-high", "Highly Confidential", 3)]
+LABELS = [
+    ("l-public", "Public", 0),
+    ("l-general", "General", 1),
+    ("l-conf", "Confidential", 2),
+    ("l-high", "Highly Confidential", 3),
+]
 
 
 def _file(item_id: str, name: str, version: int) -> dict[str, Any]:
@@ -39,6 +44,8 @@ def _file(item_id: str, name: str, version: int) -> dict[str, Any]:
 
 
 ROOT = {"id": "root", "name": "root", "folder": {"childCount": 2}}
+# A deleted file as OneDrive for Business reports it in delta: stripped down, the deleted facet set.
+GONE_Y = {"id": "Y", "deleted": {}, "file": {}, "parentReference": {"id": "root", "driveId": DRIVE}}
 
 
 @pytest.fixture
@@ -65,7 +72,7 @@ async def test_F3_the_last_duplicate_wins_and_a_deleted_item_changes_only_local_
     def delta(request: httpx.Request) -> httpx.Response:
         if "token=1" in str(request.url):
             # One page lists X twice (renamed in between) and reports Y deleted.
-            changes = [ROOT, _file("X", "draft.bin", 1), _file("X", "final.bin", 2), {"id": "Y", "deleted": {}}]
+            changes = [ROOT, _file("X", "draft.bin", 1), _file("X", "final.bin", 2), GONE_Y]
             return page(changes, delta_link=f"{DELTA}?token=2")
         return page([ROOT, _file("Y", "old.bin", 1)], delta_link=f"{DELTA}?token=1")
 

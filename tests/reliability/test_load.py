@@ -37,7 +37,7 @@ async def test_L7_a_thousand_notifications_in_a_burst_are_all_acknowledged_and_q
     # Acknowledged means durable, and nothing was processed inline: every one waits as a work item.
     assert len(stored) == 1_000
     assert {notification.state for notification in stored} == {"pending"}
-    sent = {n["resourceData"]["id"] for batch in batches for n in batch}  # type: ignore[index]
+    sent = {n["resourceData"]["id"] for batch in batches for n in batch}
     assert {notification.resource_id for notification in stored} == sent
 
 

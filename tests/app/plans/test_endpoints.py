@@ -33,7 +33,9 @@ async def token_for(emulator: EmulatorServer, user: User) -> dict[str, str]:
 
 
 @pytest.fixture
-async def api(api_emulator: EmulatorServer, empty_database: Database) -> AsyncIterator[tuple[httpx.AsyncClient, Settings, Database]]:
+async def api(
+    api_emulator: EmulatorServer, empty_database: Database
+) -> AsyncIterator[tuple[httpx.AsyncClient, Settings, Database]]:
     await migrate(empty_database)
     endpoints = api_emulator.endpoints
     settings = app_settings(
@@ -64,7 +66,10 @@ async def a_plan(settings: Settings, database: Database, requester: Requester) -
     try:
         async with create_sessionmaker(engine)() as session, session.begin():
             plan = await build_plan(
-                session, ctx, PlanRequest(TriggerKind.company_decision, ("C0001",), requester, reason="ended"), dry_run=False
+                session,
+                ctx,
+                PlanRequest(TriggerKind.company_decision, ("C0001",), requester, reason="ended"),
+                dry_run=False,
             )
             return plan.id, plan.manifest_hash
     finally:
@@ -79,15 +84,29 @@ async def test_two_approvers_approve_on_the_web_and_the_requester_cannot(
     plan_id, manifest = await a_plan(settings, database, Requester(third.id, third.display_name))
     decide = f"/v1/plans/{plan_id}/decisions"
 
-    own = await client.post(decide, json={"manifest_hash": manifest, "decision": "approve"}, headers=await token_for(api_emulator, third))
-    stale = await client.post(decide, json={"manifest_hash": "0" * 64, "decision": "approve"}, headers=await token_for(api_emulator, first))
-    one = await client.post(decide, json={"manifest_hash": manifest, "decision": "approve"}, headers=await token_for(api_emulator, first))
-    two = await client.post(decide, json={"manifest_hash": manifest, "decision": "approve"}, headers=await token_for(api_emulator, second))
+    own = await client.post(
+        decide, json={"manifest_hash": manifest, "decision": "approve"}, headers=await token_for(api_emulator, third)
+    )
+    stale = await client.post(
+        decide, json={"manifest_hash": "0" * 64, "decision": "approve"}, headers=await token_for(api_emulator, first)
+    )
+    one = await client.post(
+        decide, json={"manifest_hash": manifest, "decision": "approve"}, headers=await token_for(api_emulator, first)
+    )
+    two = await client.post(
+        decide, json={"manifest_hash": manifest, "decision": "approve"}, headers=await token_for(api_emulator, second)
+    )
 
     assert own.status_code == 403
     assert "self-approval" in own.json()["detail"]
     assert stale.status_code == 409
-    assert one.json() == {"plan_id": plan_id, "status": "pending_approval", "approvals": 1, "required": 2, "counted": True}
+    assert one.json() == {
+        "plan_id": plan_id,
+        "status": "pending_approval",
+        "approvals": 1,
+        "required": 2,
+        "counted": True,
+    }
     assert two.json()["status"] == "approved"
     read = await client.get(f"/v1/plans/{plan_id}", headers=await token_for(api_emulator, first))
     assert sorted(a["approver"] for a in read.json()["approvals"]) == sorted([first.id.lower(), second.id.lower()])
@@ -104,7 +123,9 @@ async def test_roles_and_bad_input_are_refused_with_clear_errors(
     not_an_approver = await client.post(
         f"/v1/plans/{plan_id}/decisions", json={"manifest_hash": manifest, "decision": "approve"}, headers=admin_headers
     )
-    unsigned = await client.post(f"/v1/plans/{plan_id}/decisions", json={"manifest_hash": manifest, "decision": "approve"})
+    unsigned = await client.post(
+        f"/v1/plans/{plan_id}/decisions", json={"manifest_hash": manifest, "decision": "approve"}
+    )
     approver_headers = await token_for(api_emulator, approver_users(api_emulator.tenant)[0])
     malformed = await client.post(
         f"/v1/plans/{plan_id}/decisions",
@@ -149,6 +170,3 @@ async def test_a_customer_request_is_recorded_and_queued_for_planning(
         await engine.dispose()
     assert [(task.kind, task.payload["plan_id"]) for task in tasks] == [("plans.build", accepted.json()["plan_id"])]
     assert tasks[0].payload["details"]["request_id"] == accepted.json()["request_id"]
-
-
-

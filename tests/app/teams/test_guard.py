@@ -41,9 +41,9 @@ async def test_bad_bodies_are_refused_and_other_routes_pass_untouched() -> None:
         not_json = await client.post("/api/messages", content=b"{nope", headers={"Authorization": "Bearer x"})
         too_big = await client.post("/api/messages", content=b"x" * (MAX_BODY_BYTES + 1))
         unsigned = await client.post("/api/messages", json={"type": "invoke", "channelId": "msteams"})
-        health = await client.get("/healthz")
+        healthy = await client.get("/healthz")
 
     assert (not_json.status_code, too_big.status_code, unsigned.status_code) == (400, 413, 401)
     assert unsigned.json() == {"error": "unauthorized", "detail": "no bearer token"}
     assert refusals == ["no bearer token"]
-    assert health.json() == {"status": "ok"}
+    assert healthy.json() == {"status": "ok"}
