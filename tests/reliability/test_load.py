@@ -65,7 +65,7 @@ async def test_L8_a_stalled_response_times_out_and_the_retries_stay_bounded(live
         clock=live_graph.clock,
     )
     user_id, message_id = _message_of(live_graph.tenant)
-    fault = await live_graph.fault(kind="slow", delay_ms=3_000, path="/messages/")
+    fault = await live_graph.fault(kind="slow", delay_ms=1_500, path="/messages/")
     try:
         with pytest.raises(Transient):
             await graph.mail.get_message(user_id, message_id)
