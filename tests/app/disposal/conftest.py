@@ -1,38 +1,6 @@
 """The deletion fixtures, plus the seeded local tenant over HTTPS and Steward's runtime signed in to it."""
 
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
-
-import pytest
-
-from emulator.seed import build_tenant
-from emulator.server import EmulatorServer
-from emulator.state import Tenant
 from tests.app.plans.conftest import clock, make_context, store
-from tests.app.plans.support import SEED, LiveDeletion, open_live_deletion
+from tests.app.plans.live_fixtures import deletion, live, tenant
 
-__all__ = ["clock", "make_context", "store"]
-
-
-@pytest.fixture
-def tenant() -> Tenant:
-    return build_tenant(SEED)
-
-
-@pytest.fixture
-def live(tenant: Tenant) -> Iterator[EmulatorServer]:
-    with EmulatorServer(tenant) as server:
-        yield server
-
-
-@pytest.fixture
-async def deletion(
-    live: EmulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> AsyncIterator[LiveDeletion]:
-    # The Teams SDK's HTTP clients trust what SSL_CERT_FILE names (teams-notes.md, pitfall 9).
-    monkeypatch.setenv("SSL_CERT_FILE", live.endpoints.ca_bundle)
-    opened = await open_live_deletion(live, tmp_path)
-    try:
-        yield opened
-    finally:
-        await opened.runtime.aclose()
+__all__ = ["clock", "deletion", "live", "make_context", "store", "tenant"]
