@@ -77,6 +77,8 @@ def chart(document: dict[str, Any], path: Path) -> None:
         rss.plot([int(s) for s in sizes], [scale[s]["peak_rss_mb"] for s in sizes], "s--", color="#d95f02")
         rss.set_ylabel("peak RSS (MB)")
         rss.axhline(300, color="#d95f02", linewidth=0.5)
+        ax.set_ylim(bottom=0)
+        rss.set_ylim(0, max(350.0, *(scale[s]["peak_rss_mb"] * 1.1 for s in sizes)))
         ax.set_title("scale: throughput and peak RSS (300 MB line)")
     else:
         ax.set_axis_off()

@@ -33,9 +33,9 @@ from connectors.graph.paging import Cursor
 from connectors.graph.transport import steward_user_agent
 
 BENCH_HASH_KEY = b"steward-benchmark-identifier-hash-key"
-# Drives enumerated at once. SharePoint's budget limits units, not concurrency, so without a cap every drive of a
-# large tenant would hold a page in memory at the same time; 32 keeps the resource-unit budget busy regardless.
-DRIVE_CONCURRENCY = 32
+# Sites and drives worked on at once. SharePoint's budget limits units, not concurrency, so without a cap every
+# site of a large tenant would have a request and a page in memory at the same time; 32 keep the budget busy.
+SHAREPOINT_CONCURRENCY = 32
 
 
 @dataclass
@@ -170,7 +170,7 @@ class Syncer:
         self.classifier = classifier
         self.counts = SyncCounts()
         self.cursors: dict[str, Cursor] = {}
-        self._drives = asyncio.Semaphore(DRIVE_CONCURRENCY)
+        self._sharepoint = asyncio.Semaphore(SHAREPOINT_CONCURRENCY)
 
     def _message(self, user_id: str, message: Message) -> None:
         if message.is_removed:
@@ -232,21 +232,26 @@ class Syncer:
     async def drive(self, drive_id: str, site_url: str | None) -> None:
         key = f"drive:{drive_id}"
         folders = FolderPaths()
-        async with self._drives:
-            async for page in self.graph.files.drive_delta(drive_id, cursor=self.cursors.get(key)):
-                self.counts.pages += 1
-                for item in page.items:
-                    self._file(drive_id, site_url, item, folders)
-                self.cursors[key] = page.cursor
+        async for page in self.graph.files.drive_delta(drive_id, cursor=self.cursors.get(key)):
+            self.counts.pages += 1
+            for item in page.items:
+                self._file(drive_id, site_url, item, folders)
+            self.cursors[key] = page.cursor
+
+    async def bounded_drive(self, drive_id: str, site_url: str | None) -> None:
+        async with self._sharepoint:
+            await self.drive(drive_id, site_url)
 
     async def site(self, site_id: str, site_url: str | None) -> None:
-        drives = await self.graph.files.site_drives(site_id)
-        await asyncio.gather(*(self._guarded(self.drive(d.id, site_url)) for d in drives))
+        async with self._sharepoint:
+            drives = await self.graph.files.site_drives(site_id)
+            await asyncio.gather(*(self._guarded(self.drive(d.id, site_url)) for d in drives))
 
     async def onedrive(self, user_id: str) -> None:
-        found = await self.graph.files.user_drive(user_id)
-        if found is not None:
-            await self.drive(found.id, found.web_url)
+        async with self._sharepoint:
+            found = await self.graph.files.user_drive(user_id)
+            if found is not None:
+                await self.drive(found.id, found.web_url)
 
     async def _guarded(self, work: Awaitable[None]) -> None:
         """One container's failure is counted and the others go on, as in jobs/sync.py."""
@@ -293,7 +298,7 @@ async def steward_incremental(info: TenantInfo, cursors: dict[str, Cursor]) -> I
         if kind == "mail":
             user_id, _, folder_id = rest.partition(":")
             return lambda: syncer.folder(user_id, folder_id)
-        return lambda: syncer.drive(rest, None)
+        return lambda: syncer.bounded_drive(rest, None)
 
     started = time.perf_counter()
     try:
