@@ -22,6 +22,7 @@ from bench import classifier, cycle, notify, scale, sync_label
 from bench.isolated import run_isolated
 from bench.results import RESULTS_DIR, chart, write
 from bench.tenant import TINY, config_for_items, running_tenant
+from emulator.limits import PROFILES
 from emulator.seed import SeedConfig
 
 SCENARIOS = ("sync_label", "incremental", "cycle", "classifier", "scale", "notify")
@@ -58,7 +59,7 @@ def _plan(args: argparse.Namespace) -> Plan:
     if args.naive_mailboxes is not None:
         plan = replace(plan, naive_mailboxes=args.naive_mailboxes or None)
     if args.scale_sizes:
-        plan = replace(plan, scale_sizes=[int(size) for size in args.scale_sizes.split(",")])
+        plan = replace(plan, scale_sizes=args.scale_sizes)
     if args.with_1m and ONE_MILLION not in plan.scale_sizes:
         plan = replace(plan, scale_sizes=[*plan.scale_sizes, ONE_MILLION])
     if args.scale_profile:
@@ -66,19 +67,51 @@ def _plan(args: argparse.Namespace) -> Plan:
     return plan
 
 
+def _sizes(value: str) -> list[int]:
+    try:
+        sizes = [int(size) for size in value.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated item counts, got {value!r}") from None
+    if any(size <= 0 for size in sizes):
+        raise argparse.ArgumentTypeError("item counts must be positive")
+    return sizes
+
+
+def _whole(value: str, *, minimum: int) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}") from None
+    if number < minimum:
+        raise argparse.ArgumentTypeError(f"must be at least {minimum}")
+    return number
+
+
+def _positive(value: str) -> int:
+    return _whole(value, minimum=1)
+
+
+def _count(value: str) -> int:
+    return _whole(value, minimum=0)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--scenario", action="append", choices=SCENARIOS, help="repeat to run several (default: all)")
-    parser.add_argument("--items", type=int, help="tenant size for sync_label and incremental (messages + files)")
-    parser.add_argument("--profile", default="realistic", help="emulator profile for sync_label (default realistic)")
+    parser.add_argument("--items", type=_positive, help="tenant size for sync_label and incremental (messages + files)")
+    parser.add_argument(
+        "--profile", default="realistic", choices=sorted(PROFILES), help="emulator profile for sync_label and cycle"
+    )
     parser.add_argument(
         "--naive-mailboxes",
-        type=int,
+        type=_count,
         help="mailboxes the naive loop reads before its time is extrapolated (0: the whole tenant; full mode: 2)",
     )
-    parser.add_argument("--scale-sizes", help="comma-separated item counts for the scale scenario")
+    parser.add_argument("--scale-sizes", type=_sizes, help="comma-separated item counts for the scale scenario")
     parser.add_argument("--with-1m", action="store_true", help="add the 1,000,000-item size to scale (long)")
-    parser.add_argument("--scale-profile", help="emulator profile for the scale scenario (default fast)")
+    parser.add_argument(
+        "--scale-profile", choices=sorted(PROFILES), help="emulator profile for the scale scenario (default fast)"
+    )
     parser.add_argument("--quick", action="store_true", help="a few thousand items, short notify run")
     parser.add_argument("--smoke", action="store_true", help="a few dozen items, fast profile: checks the harness")
     parser.add_argument("--output", type=Path, default=RESULTS_DIR / "latest.json", help="results file to update")
