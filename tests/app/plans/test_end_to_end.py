@@ -2,11 +2,7 @@
 through the bot, items are deleted exactly as the manifest says, held items are untouched, and the proof of
 disposal and the audit log verify. The scheduler's own job functions drive it, in order."""
 
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
-
 import httpx
-import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import select
 
@@ -16,37 +12,14 @@ from app.disposal.proof import export_csv, records_for
 from app.main import create_app
 from app.models import Customer, DeletionPlan, PlanStatus
 from app.plans.service import plan_items
-from emulator.seed import build_tenant
-from emulator.server import EmulatorServer
-from emulator.state import Tenant
 from emulator.teams import conversation_activities, teams_config
 from jobs.work import build_plans, evaluate_inactivity, execute_plans, relay_outbox
 from tests.app.disposal.test_executor import state_of
-from tests.app.plans.support import SEED, LiveDeletion, approvers, open_live_deletion
+from tests.app.plans.live_fixtures import deletion, live, tenant
+from tests.app.plans.support import LiveDeletion, approvers
 from tests.emulator.test_teams import HttpsApp
 
-
-@pytest.fixture
-def tenant() -> Tenant:
-    return build_tenant(SEED)
-
-
-@pytest.fixture
-def live(tenant: Tenant) -> Iterator[EmulatorServer]:
-    with EmulatorServer(tenant) as server:
-        yield server
-
-
-@pytest.fixture
-async def deletion(
-    live: EmulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> AsyncIterator[LiveDeletion]:
-    monkeypatch.setenv("SSL_CERT_FILE", live.endpoints.ca_bundle)
-    opened = await open_live_deletion(live, tmp_path)
-    try:
-        yield opened
-    finally:
-        await opened.runtime.aclose()
+__all__ = ["deletion", "live", "tenant"]
 
 
 async def test_inactive_customers_are_planned_approved_in_teams_and_deleted_exactly(deletion: LiveDeletion) -> None:
